@@ -1,0 +1,129 @@
+"""Read the words of an image: word boxes in reading order, normalised to the input image.
+
+`read_text` is the one entry point the nodes, the CLI, the evaluation and the fidelity check use,
+so they all see the same text for the same pixels.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..imageops import to_rgb_uint8
+from ..types import OcrResult, TextRegion
+from .engine import DetectedWord, OcrEngine, OcrUnavailableError
+
+__all__ = ["OCR_SCALES", "DetectedWord", "OcrEngine", "OcrUnavailableError", "get_engine", "read_text",
+           "resolve_ocr_scale"]
+
+OCR_SCALES = ("auto", "1", "2", "3", "4")
+#: `auto` enlarges images whose longer side is below this, so small glyphs reach the recogniser
+#: with enough pixels (RapidOCR's recogniser sees 48 px tall crops of the input).
+AUTO_TARGET_SIDE = 1024
+AUTO_MAX_FACTOR = 4.0
+#: images smaller than this on a side hold no readable word
+MIN_READABLE_SIDE = 4
+
+_engine: OcrEngine | None = None
+_engine_lock = threading.Lock()
+
+
+def get_engine() -> OcrEngine:
+    """The shared OCR engine, created on first use (loading ONNX sessions takes ~1 s)."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            from .rapid import RapidOcrEngine
+
+            _engine = RapidOcrEngine()
+        return _engine
+
+
+def resolve_ocr_scale(ocr_scale: str | float, width: int, height: int) -> float:
+    """The factor the image is enlarged by before OCR (`auto` depends on the image size)."""
+    if isinstance(ocr_scale, str):
+        if ocr_scale == "auto":
+            longest = max(width, height)
+            if longest >= AUTO_TARGET_SIDE:
+                return 1.0
+            return min(AUTO_MAX_FACTOR, AUTO_TARGET_SIDE / longest)
+        try:
+            ocr_scale = float(ocr_scale)
+        except ValueError as exc:
+            raise ValueError(f"ocr_scale must be 'auto' or a number from 1 to 4, got {ocr_scale!r}") from exc
+    if not 1.0 <= float(ocr_scale) <= 8.0:
+        raise ValueError(f"ocr_scale must be between 1 and 8, got {ocr_scale}")
+    return float(ocr_scale)
+
+
+def read_text(
+    image: Image.Image | np.ndarray,
+    *,
+    min_confidence: float = 0.5,
+    ocr_scale: str | float = "auto",
+    engine: OcrEngine | None = None,
+) -> OcrResult:
+    """OCR one image into words with normalised quads, in reading order.
+
+    `image` is a PIL image or an HxW / HxWxC array (uint8, or float in 0..1; RGBA is composited
+    over white). Images too small to hold text give an empty result rather than an error.
+    """
+    if not 0.0 <= min_confidence <= 1.0:
+        raise ValueError(f"min_confidence must be between 0 and 1, got {min_confidence}")
+    rgb = to_rgb_uint8(np.asarray(image.convert("RGBA") if isinstance(image, Image.Image) else image))
+    height, width = rgb.shape[:2]
+    if min(width, height) < MIN_READABLE_SIDE:
+        return OcrResult(width, height, ())
+    factor = resolve_ocr_scale(ocr_scale, width, height)
+    if factor > 1.0:
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC))
+    engine = engine or get_engine()
+    words = engine.detect_words(rgb, min_confidence)
+    scaled_h, scaled_w = rgb.shape[:2]
+    regions = [_normalised(word, scaled_w, scaled_h) for word in reading_order(words)]
+    return OcrResult(width, height, tuple(regions))
+
+
+def _normalised(word: DetectedWord, width: int, height: int) -> TextRegion:
+    quad = tuple((min(1.0, max(0.0, x / width)), min(1.0, max(0.0, y / height))) for x, y in word.quad)
+    return TextRegion(text=word.text, confidence=word.confidence, quad=quad)  # type: ignore[arg-type]
+
+
+def reading_order(words: Sequence[DetectedWord]) -> list[DetectedWord]:
+    """Top-to-bottom rows, left-to-right inside a row.
+
+    Lines whose vertical centres fall within half a line height of each other form one row, so
+    two signs side by side are read left then right rather than interleaved by a pixel of skew.
+    """
+    lines: dict[int, list[DetectedWord]] = {}
+    for word in words:
+        lines.setdefault(word.line, []).append(word)
+    if not lines:
+        return []
+
+    def extent(ws: list[DetectedWord]) -> tuple[float, float, float]:
+        ys = [y for w in ws for _, y in w.quad]
+        xs = [x for w in ws for x, _ in w.quad]
+        return (min(ys) + max(ys)) / 2.0, max(ys) - min(ys), min(xs)
+
+    info = {key: extent(ws) for key, ws in lines.items()}
+    rows: list[list[int]] = []
+    for key in sorted(lines, key=lambda k: info[k][0]):
+        center, height, _ = info[key]
+        if rows:
+            last = rows[-1]
+            row_center = sum(info[k][0] for k in last) / len(last)
+            row_height = max(info[k][1] for k in last)
+            if abs(center - row_center) <= 0.5 * max(height, row_height):
+                last.append(key)
+                continue
+        rows.append([key])
+    ordered: list[DetectedWord] = []
+    for row in rows:
+        for key in sorted(row, key=lambda k: info[k][2]):
+            ordered.extend(sorted(lines[key], key=lambda w: min(x for x, _ in w.quad)))
+    return ordered

@@ -1,0 +1,107 @@
+"""OCR nodes: read the words of an image, or take them as typed by the user."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..glyphsr_core.glyph import render_text_mask
+from ..glyphsr_core.imageops import check_comfy_images, comfy_to_pil, masks_to_comfy, pil_to_comfy
+from ..glyphsr_core.ocr import OCR_SCALES, read_text
+from ..glyphsr_core.preview import draw_ocr_preview
+from ..glyphsr_core.textinput import parse_text_input
+from ..glyphsr_core.types import results_to_json
+from .runtime import CATEGORY, check_interrupt, output_device, progress_bar
+
+logger = logging.getLogger(__name__)
+
+TEXT_TYPE = "GLYPHSR_TEXT"
+
+
+class OCRExtract:
+    DESCRIPTION = (
+        "Reads the words of each image (RapidOCR, offline): word boxes in reading order as GLYPHSR_TEXT, "
+        "the same as editable JSON, a mask of the text regions and a preview with the words drawn."
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "Image or batch to read (usually the low-quality input)."}),
+                "min_confidence": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
+                                             "tooltip": "Words read with lower confidence are dropped."}),
+                "ocr_scale": (list(OCR_SCALES), {"default": "auto",
+                                                 "tooltip": "Enlarge the image before OCR. 'auto' enlarges images "
+                                                            "under 1024 px so small text can be read."}),
+                "mask_dilation": ("INT", {"default": 4, "min": 0, "max": 256, "step": 1,
+                                          "tooltip": "Grow the text mask by this many pixels."}),
+            }
+        }
+
+    RETURN_TYPES = (TEXT_TYPE, "STRING", "MASK", "IMAGE")
+    RETURN_NAMES = ("text", "json", "mask", "preview")
+    OUTPUT_TOOLTIPS = (
+        "Words with boxes, one result per image.",
+        "The result as JSON; edit it and feed it to 'GlyphSR Text From String' to correct the OCR.",
+        "Text regions at the input resolution.",
+        "The input with the words outlined and labelled.",
+    )
+    FUNCTION = "extract"
+    CATEGORY = CATEGORY
+
+    def extract(self, image: torch.Tensor, min_confidence: float, ocr_scale: str, mask_dilation: int):
+        images = comfy_to_pil(image, "image")
+        pbar = progress_bar(len(images))
+        results, masks, previews = [], [], []
+        for index, pil in enumerate(images):
+            check_interrupt()
+            result = read_text(pil, min_confidence=min_confidence, ocr_scale=ocr_scale)
+            if not result.regions:
+                logger.info("GlyphSR OCR: no text found in image %d of %d", index + 1, len(images))
+            results.append(result)
+            masks.append(render_text_mask(result, pil.width, pil.height, mask_dilation))
+            previews.append(draw_ocr_preview(pil, result))
+            pbar.update_absolute(index + 1)
+        device = output_device()
+        return (results, results_to_json(results), masks_to_comfy(masks).to(device), pil_to_comfy(previews).to(device))
+
+
+class TextFromString:
+    DESCRIPTION = (
+        "Words typed or corrected by hand. Accepts the JSON of 'GlyphSR OCR Extract' or plain lines: "
+        "'WORD' or 'WORD @ x0,y0,x1,y1' (fractions 0..1, or pixels of width x height)."
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "text": ("STRING", {"multiline": True, "default": "",
+                                    "tooltip": "OCR JSON, or one word per line with an optional '@ x0,y0,x1,y1' box."}),
+                "width": ("INT", {"default": 1024, "min": 1, "max": 16384, "step": 1,
+                                  "tooltip": "Image width for pixel boxes (ignored when reference is connected)."}),
+                "height": ("INT", {"default": 1024, "min": 1, "max": 16384, "step": 1,
+                                   "tooltip": "Image height for pixel boxes (ignored when reference is connected)."}),
+            },
+            "optional": {
+                "reference": ("IMAGE", {"tooltip": "Take width and height from this image."}),
+            },
+        }
+
+    RETURN_TYPES = (TEXT_TYPE,)
+    RETURN_NAMES = ("text",)
+    FUNCTION = "parse"
+    CATEGORY = CATEGORY
+
+    def parse(self, text: str, width: int, height: int, reference: torch.Tensor | None = None):
+        if reference is not None:
+            reference = check_comfy_images(reference, "reference")
+            height, width = int(reference.shape[1]), int(reference.shape[2])
+        return (parse_text_input(text, width, height),)
+
+
+NODE_CLASS_MAPPINGS = {"GlyphSR_OCRExtract": OCRExtract, "GlyphSR_TextFromString": TextFromString}
+NODE_DISPLAY_NAME_MAPPINGS = {"GlyphSR_OCRExtract": "GlyphSR OCR Extract",
+                              "GlyphSR_TextFromString": "GlyphSR Text From String"}
