@@ -1,0 +1,80 @@
+"""`analyze`: what GLYPH-SR will read and ask for, for one image, with no diffusion and no downloads.
+
+Writes `<stem>_glyph.png` (glyph map), `<stem>_mask.png` (text mask), `<stem>_preview.png` (words
+outlined) and `<stem>_report.json` (OCR result and the four prompts) into the output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", type=Path, help="image to analyse (PNG, JPEG, WebP ...)")
+    parser.add_argument("-o", "--out", type=Path, default=None, help="output folder (default: next to the image)")
+    parser.add_argument("--caption", default="", help="scene caption to put into the prompts")
+    parser.add_argument("--min-confidence", type=float, default=0.5, help="drop words read with lower confidence")
+    parser.add_argument("--ocr-scale", default="auto", help="enlarge before OCR: auto, 1, 2, 3 or 4")
+    parser.add_argument("--max-words", type=int, default=24, help="most distinct words in the text prompt")
+    parser.add_argument("--mask-dilation", type=int, default=4, help="grow the text mask by this many pixels")
+    parser.add_argument("--scale", type=int, default=1, help="render glyph map and mask at this multiple of the size")
+
+
+def run(args: argparse.Namespace) -> int:
+    from PIL import Image, UnidentifiedImageError
+
+    from .glyph import render_glyph_map, render_text_mask
+    from .ocr import read_text
+    from .preview import draw_ocr_preview
+    from .prompts import build_prompts
+
+    if not args.image.is_file():
+        raise FileNotFoundError(f"image not found: {args.image}")
+    if args.scale < 1:
+        raise ValueError(f"--scale must be >= 1, got {args.scale}")
+    try:
+        image = Image.open(args.image)
+        image.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"cannot decode {args.image} as an image: {exc}") from exc
+    out_dir = args.out or args.image.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = args.image.stem
+
+    result = read_text(image, min_confidence=args.min_confidence, ocr_scale=args.ocr_scale)
+    prompts = build_prompts(args.caption, result, max_words=args.max_words)
+    width, height = image.width * args.scale, image.height * args.scale
+    paths = {
+        "glyph": out_dir / f"{stem}_glyph.png",
+        "mask": out_dir / f"{stem}_mask.png",
+        "preview": out_dir / f"{stem}_preview.png",
+        "report": out_dir / f"{stem}_report.json",
+    }
+    render_glyph_map(result, width, height).save(paths["glyph"])
+    render_text_mask(result, width, height, args.mask_dilation * args.scale).save(paths["mask"])
+    draw_ocr_preview(image, result).save(paths["preview"])
+    report = {
+        "image": str(args.image),
+        "ocr": result.to_dict(),
+        "prompts": {
+            "scene_positive": prompts.scene_positive,
+            "scene_negative": prompts.scene_negative,
+            "text_positive": prompts.text_positive,
+            "text_negative": prompts.text_negative,
+        },
+        "words_used": list(prompts.words_used),
+        "words_dropped": list(prompts.words_dropped),
+        "summary": prompts.summary(),
+        "outputs": {k: str(v) for k, v in paths.items() if k != "report"},
+    }
+    paths["report"].write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"{len(result.regions)} word(s): {result.text}")
+    print(f"text prompt: {prompts.text_positive}")
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0

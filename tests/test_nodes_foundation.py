@@ -1,0 +1,121 @@
+"""The foundation nodes as ComfyUI calls them (against the stand-in comfy modules)."""
+
+import numpy as np
+import pytest
+import torch
+
+import comfy.model_management as mm
+import comfy.utils as cu
+from textimages import render_words
+
+
+@pytest.fixture(scope="module")
+def sign_tensor():
+    image, _ = render_words([["OPEN", "NOW"], ["FRESH", "BREAD"]], size=(480, 240), font_size=40)
+    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)[None]
+
+
+def node(pack, node_id):
+    return pack.NODE_CLASS_MAPPINGS[node_id]()
+
+
+def test_registration_follows_comfyui_conventions(pack):
+    assert pack.NODE_CLASS_MAPPINGS, "no nodes registered"
+    for node_id, cls in pack.NODE_CLASS_MAPPINGS.items():
+        assert node_id.startswith("GlyphSR_")
+        assert pack.NODE_DISPLAY_NAME_MAPPINGS[node_id].startswith("GlyphSR ")
+        assert cls.CATEGORY.split("/")[0] == "GlyphSR"
+        spec = cls.INPUT_TYPES()
+        assert set(spec) <= {"required", "optional", "hidden"}
+        assert callable(getattr(cls, cls.FUNCTION))
+        if hasattr(cls, "RETURN_NAMES"):
+            assert len(cls.RETURN_NAMES) == len(cls.RETURN_TYPES)
+        for name, entry in {**spec.get("required", {}), **spec.get("optional", {})}.items():
+            kind = entry[0]
+            assert isinstance(kind, (str, list)), name
+            if isinstance(kind, list):
+                default = entry[1].get("default") if len(entry) > 1 else None
+                assert default is None or default in kind, name
+
+
+def test_ocr_extract_outputs_for_a_batch(pack, sign_tensor):
+    batch = torch.cat([sign_tensor, torch.flip(sign_tensor, dims=[2]) * 0 + 0.9])  # a sign and a blank page
+    text, as_json, mask, preview = node(pack, "GlyphSR_OCRExtract").extract(batch, 0.5, "auto", 4)
+    assert [r.words for r in text] == [["OPEN", "NOW", "FRESH", "BREAD"], []]
+    assert '"OPEN"' in as_json
+    assert mask.shape == (2, 240, 480) and mask.dtype == torch.float32
+    assert mask[0].sum() > 0 and mask[1].sum() == 0
+    assert preview.shape == (2, 240, 480, 3)
+    assert cu.created_bars[-1].updates == [1, 2]
+
+
+@pytest.mark.parametrize("channels", [1, 2, 4])
+def test_ocr_extract_accepts_gray_and_alpha_images(pack, sign_tensor, channels):
+    gray = sign_tensor.mean(-1, keepdim=True)
+    image = {1: gray, 2: torch.cat([gray, torch.ones_like(gray)], -1), 4: torch.cat([sign_tensor, torch.ones_like(gray)], -1)}[channels]
+    text, _, mask, preview = node(pack, "GlyphSR_OCRExtract").extract(image, 0.5, "auto", 0)
+    assert text[0].words == ["OPEN", "NOW", "FRESH", "BREAD"]
+    assert preview.shape[-1] == 3 and mask.shape == (1, 240, 480)
+
+
+def test_ocr_extract_rejects_an_empty_batch(pack):
+    with pytest.raises(ValueError, match="empty batch"):
+        node(pack, "GlyphSR_OCRExtract").extract(torch.zeros(0, 64, 64, 3), 0.5, "auto", 0)
+
+
+def test_ocr_extract_stops_when_interrupted(pack, sign_tensor):
+    mm.interrupt_current_processing(True)
+    with pytest.raises(mm.InterruptProcessingException):
+        node(pack, "GlyphSR_OCRExtract").extract(sign_tensor, 0.5, "auto", 0)
+
+
+def test_text_from_string_uses_reference_size(pack, sign_tensor):
+    (results,) = node(pack, "GlyphSR_TextFromString").parse("OPEN @ 48,24,240,120", 8, 8, reference=sign_tensor)
+    assert (results[0].width, results[0].height) == (480, 240)
+    assert results[0].regions[0].box == pytest.approx((0.1, 0.1, 0.5, 0.5))
+
+
+def test_text_from_string_malformed_json_is_explained(pack):
+    with pytest.raises(ValueError, match="not valid"):
+        node(pack, "GlyphSR_TextFromString").parse('{"regions": [', 64, 64)
+
+
+def test_build_prompts_pairs_captions_with_batch_results(pack):
+    (results,) = node(pack, "GlyphSR_TextFromString").parse(
+        '[{"width": 10, "height": 10, "regions": [{"text": "(SALE)", "box": [0, 0, 0.2, 0.2]}]},'
+        ' {"width": 10, "height": 10, "regions": []}]', 10, 10)
+    out = node(pack, "GlyphSR_BuildPrompts").build(
+        caption=["a shop", "a wall"], max_words=[24], include_locations=[True], scene_suffix=["sharp"],
+        scene_negative=["blur"], text_suffix=["crisp text"], text_negative=["garbled"], text=[results])
+    scene_pos, scene_neg, text_pos, text_neg, report = out
+    assert scene_pos == ["a shop, sharp", "a wall, sharp"]
+    assert text_pos[0] == 'the text "\\(SALE\\)" at the top left, a shop, crisp text'  # escaped for CLIP Text Encode
+    assert text_pos[1] == "a wall, sharp, crisp text"
+    assert scene_neg == ["blur", "blur"] and text_neg == ["garbled", "garbled"]
+    assert len(report) == 2
+
+
+def test_build_prompts_without_text_input(pack):
+    out = node(pack, "GlyphSR_BuildPrompts").build(["x"], [24], [True], ["s"], ["sn"], ["t"], ["tn"])
+    assert [v[0] for v in out[:4]] == ["x, s", "sn", "x, s, t", "tn"]
+
+
+def test_glyph_render_size_from_reference(pack, sign_tensor):
+    (results,) = node(pack, "GlyphSR_TextFromString").parse("OPEN @ 0.1,0.1,0.5,0.5", 10, 10)
+    glyph, mask = node(pack, "GlyphSR_GlyphRender").render(results, 64, 64, 2, "", reference=sign_tensor)
+    assert glyph.shape == (1, 240, 480, 3) and mask.shape == (1, 240, 480)
+    assert torch.equal(glyph[..., 0], glyph[..., 2])
+    assert glyph.max() == 1.0 and mask[0, 60, 120] == 1.0 and mask[0, 200, 400] == 0.0
+
+
+def test_glyph_render_requires_text(pack):
+    with pytest.raises(ValueError, match="GLYPHSR_TEXT"):
+        node(pack, "GlyphSR_GlyphRender").render([], 64, 64, 0, "")
+
+
+def test_color_fix_node_layout_and_gray_reference(pack):
+    image = torch.rand(2, 32, 48, 3)
+    reference = torch.rand(1, 8, 12, 1)
+    (fixed,) = node(pack, "GlyphSR_ColorFix").fix(image, reference, "adain")
+    assert fixed.shape == (2, 32, 48, 3)
+    assert torch.allclose(fixed[..., 0].mean(), fixed[..., 1].mean(), atol=0.05)

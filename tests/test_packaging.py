@@ -1,0 +1,57 @@
+"""The pack loads the way ComfyUI loads it, stays light, and keeps the core free of ComfyUI."""
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+COMFY_IMPORT = re.compile(r"^\s*(import|from)\s+(comfy|comfy_extras|comfy_api|folder_paths|nodes|server|latent_preview|node_helpers)\b",
+                          re.MULTILINE)
+
+
+def test_core_never_imports_comfyui():
+    offenders = [str(p.relative_to(REPO)) for p in (REPO / "glyphsr_core").rglob("*.py") if COMFY_IMPORT.search(p.read_text())]
+    assert offenders == []
+
+
+def test_core_imports_without_comfyui_or_heavy_packages():
+    code = (
+        "import sys, glyphsr_core.types, glyphsr_core.ocr, glyphsr_core.prompts, glyphsr_core.glyph, "
+        "glyphsr_core.colorfix, glyphsr_core.cli\n"
+        "glyphsr_core.cli.build_parser()\n"
+        "heavy = [m for m in ('comfy', 'folder_paths', 'rapidocr', 'onnxruntime', 'transformers', 'diffusers') if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_pack_loads_without_rapidocr_and_ocr_node_says_what_to_install(tmp_path):
+    blocker = tmp_path / "rapidocr"
+    blocker.mkdir()
+    (blocker / "__init__.py").write_text("raise ImportError('No module named onnxruntime')\n")
+    code = (
+        "import sys, numpy as np, torch\n"
+        f"sys.path[:0] = [{str(tmp_path)!r}, {str(REPO / 'tests' / 'comfy_stub')!r}, {str(REPO / 'tests')!r}]\n"
+        "import conftest\n"
+        "pack = conftest.load_pack()\n"
+        "node = pack.NODE_CLASS_MAPPINGS['GlyphSR_OCRExtract']()\n"
+        "try:\n"
+        "    node.extract(torch.ones(1, 64, 64, 3), 0.5, 'auto', 0)\n"
+        "except RuntimeError as exc:\n"
+        "    print('ERR', exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": ""})
+    assert "ERR" in out.stdout and "pip install rapidocr onnxruntime" in out.stdout
+
+
+def test_registry_metadata():
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "comfyui" not in meta["project"]["name"].lower()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", meta["project"]["version"])
+    assert meta["project"]["urls"]["Repository"]
+    assert {"PublisherId", "DisplayName", "Icon"} <= set(meta["tool"]["comfy"])
