@@ -1,0 +1,97 @@
+"""Real-ComfyUI integration harness: a ComfyUI server with this pack installed, and a small client.
+
+Every test under tests/integration/ is skipped unless COMFYUI_DIR points at a ComfyUI checkout.
+Run with ComfyUI's interpreter (or set COMFYUI_PYTHON to it):
+
+    COMFYUI_DIR=/path/to/ComfyUI /path/to/comfy/python -m pytest tests/integration -x -q
+
+The pytest process has the ComfyUI stand-in (tests/comfy_stub/) on sys.path, so real ComfyUI only
+ever runs in the server process or in a subprocess (see tiny_models.py). Only loopback traffic.
+
+Fixtures:
+- `comfy_server` (session): a running `ComfyServer` (client + paths), see its docstring.
+- `tiny_sd15`, `tiny_controlnet`, `tiny_controlnet_glyph` (session): tiny random-weight models
+  installed in the server's models folders; each returns the file name the loader nodes expect.
+- `unique_prefix`: a `filename_prefix` for SaveImage that no other test uses.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # so tests can `import comfy_client, tiny_models`
+    sys.path.insert(0, str(HERE))
+
+import tiny_models  # noqa: E402
+from comfy_client import ComfyServer  # noqa: E402
+
+
+def comfyui_dir() -> Path | None:
+    value = os.environ.get("COMFYUI_DIR")
+    return Path(value).resolve() if value else None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip this folder's tests unless COMFYUI_DIR names a ComfyUI checkout."""
+    root = comfyui_dir()
+    if root is None:
+        reason = "integration tests need a real ComfyUI: set COMFYUI_DIR to a ComfyUI checkout"
+    elif not (root / "main.py").is_file():
+        reason = f"COMFYUI_DIR={root} is not a ComfyUI checkout (no main.py)"
+    else:
+        return
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(skip)
+
+
+# --------------------------------------------------------------------------------------------
+# fixtures
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def comfy_server():
+    root = comfyui_dir()
+    if root is None:
+        pytest.skip("set COMFYUI_DIR to a ComfyUI checkout")
+    base = Path(tempfile.mkdtemp(prefix="glyphsr_comfy_"))
+    server = ComfyServer(root, base)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        if os.environ.get("GLYPHSR_KEEP_SERVER_DIR"):
+            print(f"\nComfyUI test dir kept: {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _tiny_fixture(kind: str):
+    @pytest.fixture(scope="session")
+    def fixture(comfy_server):
+        _name, folder = tiny_models.MODEL_KINDS[kind]
+        path = tiny_models.ensure_model(kind, comfy_server.comfyui_dir)
+        return comfy_server.install_model(path, folder)
+    fixture.__doc__ = f"File name of the tiny {kind!r} model, installed in the test server."
+    return fixture
+
+
+tiny_sd15 = _tiny_fixture("sd15")
+tiny_controlnet = _tiny_fixture("controlnet")
+tiny_controlnet_glyph = _tiny_fixture("controlnet_glyph")
+
+
+@pytest.fixture
+def unique_prefix(request) -> str:
+    """A SaveImage filename_prefix unique to this test."""
+    return "t_" + request.node.name.replace("[", "_").replace("]", "")[:40] + "_" + uuid.uuid4().hex[:6]
