@@ -1,0 +1,1 @@
+"""Training and evaluation data: degradations, the synthetic text corpus, dataset loaders."""
