@@ -16,8 +16,15 @@ import folder_paths
 import torch
 
 from ..glyphsr_core.imageops import comfy_to_pil
-from ..glyphsr_core.vlm import (DEFAULT_CAPTION_PROMPT, PRECISIONS, Captioner, CaptionInputError, GenerationStopped,
-                                compose_prompt, load_captioner, resolve_dtype)
+from ..glyphsr_core.vlm import (
+    DEFAULT_CAPTION_PROMPT,
+    PRECISIONS,
+    Captioner,
+    CaptionInputError,
+    GenerationStopped,
+    compose_prompt,
+    load_captioner,
+)
 from .ocr import TEXT_TYPE
 from .runtime import CATEGORY, check_interrupt, is_interrupted, progress_bar
 

@@ -1,4 +1,4 @@
-"""Captioner core on tiny random-initialised LLaVA and Qwen2-VL models built offline."""
+"""Captioner core on tiny random-initialised LLaVA, Qwen2-VL and Idefics3 (SmolVLM) models built offline."""
 
 from __future__ import annotations
 
@@ -9,14 +9,24 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_vlms import BUILDERS, tiny_vlm
 
 from glyphsr_core.types import OcrResult, TextRegion
-from glyphsr_core.vlm import (DEFAULT_CAPTION_PROMPT, CaptionInputError, CorruptWeightsError, GenerationStopped,
-                              MissingProcessorError, ModelFolderError, RemoteCodeRequiredError,
-                              UnsupportedArchitectureError, VLMError, compose_prompt, load_captioner,
-                              resolve_dtype)
+from glyphsr_core.vlm import (
+    DEFAULT_CAPTION_PROMPT,
+    CaptionInputError,
+    CorruptWeightsError,
+    GenerationStopped,
+    MissingProcessorError,
+    ModelFolderError,
+    RemoteCodeRequiredError,
+    UnsupportedArchitectureError,
+    VLMError,
+    compose_prompt,
+    load_captioner,
+    resolve_dtype,
+)
 from glyphsr_core.vlm.processor import CaptionProcessor, QwenGridProcessor
-from tiny_vlms import BUILDERS, tiny_vlm
 
 KINDS = sorted(BUILDERS)
 TOKENS = 5
@@ -61,7 +71,8 @@ def test_caption_returns_one_string_per_image_independent_of_batch(captioners, k
 @pytest.mark.parametrize("kind", KINDS)
 def test_progress_reports_every_token_up_to_the_batch_total(captioners, kind):
     ticks = []
-    captioners[kind].caption(_images(2), max_new_tokens=TOKENS, on_token=lambda done, total: ticks.append((done, total)))
+    captioners[kind].caption(_images(2), max_new_tokens=TOKENS,
+                             on_token=lambda done, total: ticks.append((done, total)))
     assert {total for _, total in ticks} == {2 * TOKENS}
     done = [d for d, _ in ticks]
     assert done == sorted(done) and done[-1] == 2 * TOKENS
@@ -119,7 +130,7 @@ def test_qwen_uses_its_full_processor_or_the_grid_fallback(captioners):
         assert isinstance(captioners["qwen2_vl"].processor, QwenGridProcessor)
     else:
         assert type(captioners["qwen2_vl"].processor) is CaptionProcessor
-    assert type(captioners["llava"].processor) is CaptionProcessor
+    assert type(captioners["llava"].processor) is type(captioners["idefics3"].processor) is CaptionProcessor
 
 
 def test_grid_fallback_encodes_like_the_full_processor(tiny_root):

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-import pytest
-import torch
-
 import comfy.model_management as mm
 import comfy.model_patcher
 import comfy.utils as cu
 import folder_paths
-from glyphsr_core.types import OcrResult, TextRegion
+import numpy as np
+import pytest
+import torch
 from tiny_vlms import tiny_vlm
+
+from glyphsr_core.types import OcrResult, TextRegion
 
 TOKENS = 4
 
@@ -53,8 +53,8 @@ def _batch(count: int = 2) -> torch.Tensor:
 
 def _caption(pack, vlm, image, **overrides):
     node = pack.NODE_CLASS_MAPPINGS["GlyphSR_VLMCaption"]()
-    kwargs = dict(prompt="Describe the scene.", max_new_tokens=TOKENS, seed=0, temperature=0.0,
-                  append_ocr_words=False)
+    kwargs = {"prompt": "Describe the scene.", "max_new_tokens": TOKENS, "seed": 0, "temperature": 0.0,
+                  "append_ocr_words": False}
     kwargs.update(overrides)
     return node.caption(vlm, image, **kwargs)
 

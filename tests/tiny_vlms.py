@@ -47,8 +47,14 @@ def byte_level_tokenizer(special_tokens: list[str], **roles: str):
 def build_tiny_llava(folder: str | Path, seed: int = 0) -> Path:
     """LLaVA-1.5 layout: CLIP vision tower + Llama text model, `<image>` expanded by the processor."""
     import torch
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
 
     folder = Path(folder)
     tokenizer = byte_level_tokenizer(["<s>", "</s>", "<image>", "<pad>"], bos_token="<s>", eos_token="</s>",
@@ -80,7 +86,9 @@ def build_tiny_qwen2_vl(folder: str | Path, seed: int = 0) -> Path:
     """Qwen2-VL layout: native-resolution ViT with 2x2 token merging + Qwen2 text model, ChatML."""
     import torch
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
 
     folder = Path(folder)
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
@@ -89,12 +97,12 @@ def build_tiny_qwen2_vl(folder: str | Path, seed: int = 0) -> Path:
     tokenizer.chat_template = CHATML_TEMPLATE
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
     config = Qwen2VLConfig(
-        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         rope_parameters={"rope_type": "default", "mrope_section": [2, 1, 1], "rope_theta": 10000.0},
-                         bos_token_id=None, eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"]),
-        vision_config=dict(depth=2, embed_dim=32, hidden_size=32, num_heads=4, mlp_ratio=2, patch_size=8,
-                           spatial_merge_size=2, temporal_patch_size=2, in_chans=3),
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                         "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 1024,
+                         "rope_parameters": {"rope_type": "default", "mrope_section": [2, 1, 1], "rope_theta": 10000.0},
+                         "bos_token_id": None, "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"]},
+        vision_config={"depth": 2, "embed_dim": 32, "hidden_size": 32, "num_heads": 4, "mlp_ratio": 2, "patch_size": 8,
+                           "spatial_merge_size": 2, "temporal_patch_size": 2, "in_chans": 3},
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
         bos_token_id=None, eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
@@ -111,7 +119,53 @@ def build_tiny_qwen2_vl(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
-BUILDERS = {"llava": build_tiny_llava, "qwen2_vl": build_tiny_qwen2_vl}
+IDEFICS3_TEMPLATE = (
+    "<|im_start|>{% for message in messages %}{{ message['role'] | capitalize }}:"
+    "{% for part in message['content'] %}{% if part['type'] == 'text' %} {{ part['text'] }}"
+    "{% elif part['type'] == 'image' %}<image>{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+def build_tiny_idefics3(folder: str | Path, seed: int = 0) -> Path:
+    """Idefics3 / SmolVLM layout: SigLIP-style tower, pixel shuffle, image tiling with row/col tokens."""
+    import torch
+    from transformers import (
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3Processor,
+    )
+    from transformers.models.idefics3.image_processing_pil_idefics3 import (
+        Idefics3ImageProcessorPil,
+    )
+
+    folder = Path(folder)
+    grid = [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)]
+    tokenizer = byte_level_tokenizer(["<|im_start|>", "<end_of_utterance>", "<image>", "<fake_token_around_image>",
+                                      "<global-img>", "<pad>", *grid],
+                                     bos_token="<|im_start|>", eos_token="<end_of_utterance>", pad_token="<pad>")
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<end_of_utterance>", "<image>", "<pad>")}
+    config = Idefics3Config(
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                           "image_size": 32, "patch_size": 8},
+        text_config={"model_type": "llama", "vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64,
+                         "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                         "bos_token_id": ids["<|im_start|>"], "eos_token_id": ids["<end_of_utterance>"],
+                         "pad_token_id": ids["<pad>"]},
+        scale_factor=2, image_token_id=ids["<image>"], pad_token_id=ids["<pad>"])
+    torch.manual_seed(seed)
+    model = Idefics3ForConditionalGeneration(config).eval()
+    image_processor = Idefics3ImageProcessorPil(size={"longest_edge": 64}, max_image_size={"longest_edge": 32},
+                                                do_image_splitting=True)
+    processor = Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer, image_seq_len=4,
+                                  chat_template=IDEFICS3_TEMPLATE)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    model.generation_config.save_pretrained(folder)
+    return folder
+
+
+BUILDERS = {"llava": build_tiny_llava, "qwen2_vl": build_tiny_qwen2_vl, "idefics3": build_tiny_idefics3}
 
 
 def tiny_vlm(kind: str, root: str | Path) -> Path:

@@ -6,8 +6,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import (CorruptWeightsError, MissingProcessorError, ModelFolderError, RemoteCodeRequiredError,
-                     UnsupportedArchitectureError)
+from .errors import (
+    CorruptWeightsError,
+    MissingProcessorError,
+    ModelFolderError,
+    RemoteCodeRequiredError,
+    UnsupportedArchitectureError,
+)
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model", "tokenizer_config.json")
 IMAGE_PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
@@ -32,7 +37,9 @@ class ModelFolder:
 def _transformers_knows(model_type: str) -> tuple[bool, bool]:
     """(known model type, is an image-text-to-text model) for the installed transformers."""
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
-    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
+    )
 
     return model_type in CONFIG_MAPPING_NAMES, model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 

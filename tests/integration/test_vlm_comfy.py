@@ -15,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from comfy_client import ComfyExecutionError, Graph
 from PIL import Image
 
-from comfy_client import ComfyExecutionError, Graph
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: the tiny VLM builders
-from tiny_vlms import tiny_vlm  # noqa: E402
+from tiny_vlms import tiny_vlm
 
 HOLDER = "GlyphSRVLM"  # class name ComfyUI logs as "Requested to load GlyphSRVLM"
 
