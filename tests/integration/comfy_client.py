@@ -53,6 +53,19 @@ class ComfyExecutionError(RuntimeError):
         )
 
 
+class ComfyInterrupted(ComfyExecutionError):
+    """The prompt was interrupted (Cancel / POST /interrupt) before it finished.
+    `.payload` is ComfyUI's `execution_interrupted` message (node_id, node_type, executed)."""
+
+    def __init__(self, payload: dict):
+        self.payload = payload
+        self.node_id = payload.get("node_id")
+        self.node_type = payload.get("node_type")
+        self.exception_type = "InterruptProcessingException"
+        self.exception_message = "prompt was interrupted"
+        RuntimeError.__init__(self, f"prompt was interrupted at node {self.node_id} ({self.node_type})")
+
+
 @dataclass
 class PromptResult:
     """The outcome of one queued prompt."""
@@ -173,7 +186,7 @@ class ComfyServer:
                 raise RuntimeError(f"ComfyUI exited with code {self.process.returncode} during start-up:\n"
                                    f"{self.log_tail()}")
             try:
-                self._get("/system_stats", timeout=5)
+                self.get("/system_stats", timeout=5)
                 return
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.5)
@@ -193,31 +206,38 @@ class ComfyServer:
 
     # ---- HTTP ------------------------------------------------------------------------------
 
-    def _get(self, path: str, timeout: float = 60):
-        with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
-            return json.loads(resp.read())
+    def get(self, route: str, timeout: float = 60):
+        """GET a route; returns the decoded JSON answer (None for an empty body)."""
+        with urllib.request.urlopen(self.url + route, timeout=timeout) as resp:
+            return _json_or_none(resp.read())
 
-    def _post(self, path: str, payload: dict, timeout: float = 60):
-        req = urllib.request.Request(self.url + path, data=json.dumps(payload).encode(),
+    def post(self, route: str, payload: dict | None = None, timeout: float = 60):
+        """POST JSON to a route (/prompt, /interrupt, /free, ...); returns the JSON answer or None."""
+        req = urllib.request.Request(self.url + route, data=json.dumps(payload or {}).encode(),
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read())
+            return _json_or_none(resp.read())
 
     def object_info(self, node_class: str | None = None) -> dict:
         """GET /object_info (all nodes) or the entry of one node class (KeyError if unknown)."""
         if node_class is None:
-            return self._get("/object_info")
-        info = self._get("/object_info/" + urllib.parse.quote(node_class))
+            return self.get("/object_info")
+        info = self.get("/object_info/" + urllib.parse.quote(node_class))
         if node_class not in info:
             raise KeyError(f"ComfyUI has no node {node_class!r}")
         return info[node_class]
 
     def widget_defaults(self, node_class: str) -> dict:
-        """Default values of a node's required widget inputs (combos: their first option)."""
+        """Default values of a node's required widget inputs (combos: their first option).
+        Unknown nodes give {} so that ComfyUI itself reports them when the prompt is queued."""
         cache = self.__dict__.setdefault("_defaults", {})
         if node_class not in cache:
             values = {}
-            for name, spec in self.object_info(node_class)["input"].get("required", {}).items():
+            try:
+                required = self.object_info(node_class)["input"].get("required", {})
+            except KeyError:
+                required = {}
+            for name, spec in required.items():
                 options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
                 if "default" in options:
                     values[name] = options["default"]
@@ -229,20 +249,22 @@ class ComfyServer:
         return dict(cache[node_class])
 
     def history(self, prompt_id: str) -> dict | None:
-        return self._get(f"/history/{prompt_id}").get(prompt_id)
+        return self.get(f"/history/{prompt_id}").get(prompt_id)
 
-    def queue(self, prompt: "dict | Graph", timeout: float = PROMPT_TIMEOUT_S) -> PromptResult:
+    def queue(self, prompt: "dict | Graph", timeout: float = PROMPT_TIMEOUT_S,
+              websocket: bool = True) -> PromptResult:
         """Queue an API-format prompt, wait until it finishes, return its outputs.
 
-        Raises ComfyPromptError (validation) or ComfyExecutionError (a node raised), or
-        TimeoutError after `timeout` seconds (the prompt is then interrupted).
+        Follows the run on the websocket (websocket-client) when installed and `websocket` is true,
+        else polls /history. Raises ComfyPromptError (validation), ComfyExecutionError (a node
+        raised), or TimeoutError after `timeout` seconds (the prompt is then interrupted).
         """
         if isinstance(prompt, Graph):
             prompt = prompt.prompt()
-        ws = self._connect_ws()
+        ws = self._connect_ws() if websocket else None
         try:
             try:
-                answer = self._post("/prompt", {"prompt": prompt, "client_id": self.client_id})
+                answer = self.post("/prompt", {"prompt": prompt, "client_id": self.client_id})
             except urllib.error.HTTPError as err:
                 body = err.read().decode(errors="replace")
                 try:
@@ -260,7 +282,9 @@ class ComfyServer:
         for kind, data in status.get("messages", []):
             if kind == "execution_error":
                 raise ComfyExecutionError(data, self.log_tail(40))
-        if status.get("status_str") == "error" or any(m.get("type") == "execution_interrupted" for m in messages):
+            if kind == "execution_interrupted":
+                raise ComfyInterrupted(data)
+        if status.get("status_str") == "error":
             raise ComfyExecutionError({"exception_message": f"prompt ended with status {status}"},
                                       self.log_tail(40))
         return PromptResult(prompt_id, entry.get("outputs", {}), entry, messages, self)
@@ -317,14 +341,19 @@ class ComfyServer:
                 return messages
             if kind == "executing" and data.get("node") is None and data.get("prompt_id") == prompt_id:
                 return messages
-        self.interrupt()
+        try:
+            self.interrupt()
+        except OSError:
+            pass
         raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f}s\n{self.log_tail(40)}")
 
     def interrupt(self) -> None:
-        try:
-            self._post("/interrupt", {})
-        except OSError:
-            pass
+        """Ask ComfyUI to stop the running prompt (what the Cancel button does)."""
+        self.post("/interrupt")
+
+    def free(self, unload_models: bool = True, free_memory: bool = True) -> None:
+        """Ask ComfyUI to unload models / drop cached outputs (POST /free)."""
+        self.post("/free", {"unload_models": unload_models, "free_memory": free_memory})
 
     # ---- files and logs --------------------------------------------------------------------
 
@@ -344,6 +373,10 @@ class ComfyServer:
     def install_model(self, path: Path, folder: str) -> str:
         """Put a model file into models/<folder>; returns the name ComfyUI's loaders list."""
         return tiny_models.install_model(Path(path), self.models_dir / folder).name
+
+
+def _json_or_none(body: bytes):
+    return json.loads(body) if body.strip() else None
 
 
 def _free_port() -> int:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -16,10 +14,7 @@ WORDS = ["OPEN", "DAILY", "COFFEE"]
 
 # Runs in ComfyUI's interpreter: import the pack the way ComfyUI does, print what it declares.
 _DECLARED_NODES_SCRIPT = r"""
-import importlib.util, json, os, sys
-sys.path.insert(0, os.getcwd())
-import comfy.options; comfy.options.enable_args_parsing(False)
-import comfy.cli_args; comfy.cli_args.args.cpu = True
+import importlib.util, json
 root = sys.argv[1]
 spec = importlib.util.spec_from_file_location("glyphsr_pack_check", os.path.join(root, "__init__.py"),
                                               submodule_search_locations=[root])
@@ -37,10 +32,8 @@ print("@@" + json.dumps(out))
 
 @pytest.fixture(scope="module")
 def declared_nodes(comfy_server) -> dict:
-    proc = subprocess.run([tiny_models.comfy_python(), "-c", _DECLARED_NODES_SCRIPT, str(REPO_ROOT)],
-                          cwd=str(comfy_server.comfyui_dir), capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, HF_HUB_OFFLINE="1"))
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc = tiny_models.run_comfy_python(_DECLARED_NODES_SCRIPT, str(REPO_ROOT),
+                                        comfyui_dir=comfy_server.comfyui_dir, timeout=300)
     line = [x for x in proc.stdout.splitlines() if x.startswith("@@")][-1]
     nodes = json.loads(line[2:])
     assert nodes, "the pack declares no nodes"
@@ -170,3 +163,56 @@ def test_tiny_sd15_with_controlnet_samples(comfy_server, tiny_sd15, tiny_control
             outputs.append(np.asarray(im.convert("RGB"), dtype=np.float32))
     assert np.isfinite(outputs[1]).all() and outputs[1].std() > 0
     assert np.abs(outputs[0] - outputs[1]).mean() > 0.5, "the tiny ControlNet did not change the result"
+
+
+def test_invalid_prompt_is_rejected_with_details(comfy_server):
+    from comfy_client import ComfyPromptError
+
+    g = Graph(comfy_server)
+    g.node("GlyphSR_GlyphRender", text=["99", 0], width=64, height=64)
+    g.node("GlyphSR_NoSuchNode")
+    with pytest.raises(ComfyPromptError) as err:
+        comfy_server.queue(g, websocket=False)
+    assert "GlyphSR_NoSuchNode" in str(err.value)
+
+
+def test_tiny_glyph_controlnet_loads_with_six_hint_channels(comfy_server, tiny_controlnet_glyph):
+    """The LQ+glyph variant loads through ComfyUI's ControlNetLoader with a 6-channel hint."""
+    code = (
+        "import comfy.controlnet\n"
+        "c = comfy.controlnet.load_controlnet(sys.argv[1])\n"
+        "print('@@', c.control_model.input_hint_block[0].weight.shape[1])\n"
+    )
+    path = comfy_server.models_dir / "controlnet" / tiny_controlnet_glyph
+    proc = tiny_models.run_comfy_python(code, str(path), comfyui_dir=comfy_server.comfyui_dir)
+    assert "@@ 6" in proc.stdout
+    assert tiny_controlnet_glyph in comfy_server.object_info("ControlNetLoader")["input"]["required"][
+        "control_net_name"][0]
+
+
+def test_interrupt_stops_a_running_prompt(comfy_server, tiny_sd15, unique_prefix):
+    """A long sampler run is cut short by POST /interrupt and reported as ComfyInterrupted."""
+    import threading
+    import time
+
+    from comfy_client import ComfyInterrupted
+
+    g = Graph(comfy_server)
+    model = g.node("CheckpointLoaderSimple", ckpt_name=tiny_sd15)
+    cond = g.node("CLIPTextEncode", text="x", clip=model.out(1))
+    latent = g.node("EmptyLatentImage", width=64, height=64, batch_size=1)
+    sampled = g.node("KSampler", model=model.out(0), positive=cond.out(0), negative=cond.out(0),
+                     latent_image=latent.out(0), seed=1, steps=2000, cfg=1.0, sampler_name="euler",
+                     scheduler="normal", denoise=1.0)
+    g.node("SaveImage", images=g.node("VAEDecode", samples=sampled.out(0), vae=model.out(2)).out(0),
+           filename_prefix=unique_prefix)
+    timer = threading.Timer(3.0, comfy_server.interrupt)
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(ComfyInterrupted) as err:
+            comfy_server.queue(g, timeout=300)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 60
+    assert err.value.node_type == "KSampler"

@@ -78,6 +78,31 @@ def comfy_python() -> str:
     return os.environ.get("COMFYUI_PYTHON") or sys.executable
 
 
+# Prepended to code run by `run_comfy_python`: import ComfyUI as a library, CPU only, no CLI parsing.
+COMFY_PREAMBLE = """\
+import os, sys
+sys.path.insert(0, os.getcwd())
+import comfy.options
+comfy.options.enable_args_parsing(False)
+import comfy.cli_args
+comfy.cli_args.args.cpu = True
+"""
+
+
+def run_comfy_python(code: str, *args: str, comfyui_dir: Path | str | None = None,
+                     timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `code` with ComfyUI's interpreter in COMFYUI_DIR, after COMFY_PREAMBLE (so `import comfy...`
+    gives the real ComfyUI on CPU). Extra `args` land in sys.argv[1:]. Raises with the output on failure."""
+    comfyui_dir = Path(comfyui_dir or os.environ["COMFYUI_DIR"])
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    proc = subprocess.run([comfy_python(), "-c", COMFY_PREAMBLE + code, *args], cwd=str(comfyui_dir),
+                          env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ComfyUI subprocess failed (exit {proc.returncode}):\n"
+                           f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
 def build_model(kind: str, out_path: Path, comfyui_dir: Path | str | None = None, timeout: float = 600) -> Path:
     """Build one tiny model file with ComfyUI's classes, in a subprocess. Returns `out_path`."""
     if kind not in MODEL_KINDS:
@@ -87,16 +112,12 @@ def build_model(kind: str, out_path: Path, comfyui_dir: Path | str | None = None
     out_path.parent.mkdir(parents=True, exist_ok=True)
     # written next to the target, then renamed; keeps the suffix ComfyUI's loader dispatches on
     tmp = out_path.with_name(f"{out_path.stem}.partial{os.getpid()}{out_path.suffix}")
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    proc = subprocess.run(
-        [comfy_python(), str(Path(__file__).resolve()), "--kind", kind, "--out", str(tmp)],
-        cwd=str(comfyui_dir), env=env, capture_output=True, text=True, timeout=timeout,
-    )
-    if proc.returncode != 0 or not tmp.exists():
-        raise RuntimeError(
-            f"building tiny model {kind!r} failed (exit {proc.returncode}):\n"
-            f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
-        )
+    code = (f"sys.path.insert(1, {str(Path(__file__).resolve().parent)!r})\n"
+            "import tiny_models\nsys.exit(tiny_models.main(sys.argv[1:]))\n")
+    try:
+        run_comfy_python(code, "--kind", kind, "--out", str(tmp), comfyui_dir=comfyui_dir, timeout=timeout)
+    except RuntimeError as err:
+        raise RuntimeError(f"building tiny model {kind!r} failed: {err}") from None
     os.replace(tmp, out_path)
     return out_path
 
@@ -275,11 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, os.getcwd())  # cwd is COMFYUI_DIR; this script's own folder is sys.path[0]
-    import comfy.options
-    comfy.options.enable_args_parsing(False)
-    import comfy.cli_args
-    comfy.cli_args.args.cpu = True
+    if "comfy.cli_args" not in sys.modules:  # run as a script rather than via run_comfy_python
+        exec(COMFY_PREAMBLE, {})
     from comfy.utils import save_torch_file
 
     if args.kind.startswith("sd15"):
