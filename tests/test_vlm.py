@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -211,6 +212,13 @@ def _expect(error, folder, match, **kwargs):
     with pytest.raises(error, match=match) as info:
         load_captioner(folder, **kwargs)
     assert isinstance(info.value, (VLMError, ValueError)) and str(folder) in str(info.value)
+
+
+def test_missing_transformers_names_the_package(broken, monkeypatch):
+    folder = broken()
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(ImportError, match="pip install 'transformers"):
+        load_captioner(folder)
 
 
 def test_missing_folder_and_config(tmp_path):

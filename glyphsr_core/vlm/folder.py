@@ -36,6 +36,11 @@ class ModelFolder:
 
 def _transformers_knows(model_type: str) -> tuple[bool, bool]:
     """(known model type, is an image-text-to-text model) for the installed transformers."""
+    try:
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise ImportError("GlyphSR VLM captioning needs the 'transformers' package: "
+                          "pip install 'transformers>=4.56'") from exc
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
