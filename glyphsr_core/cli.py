@@ -14,6 +14,7 @@ import sys
 #: command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("glyphsr_core.analyze", "OCR an image, build the four prompts, write glyph map, mask, preview and report"),
+    "ts-bundle": ("glyphsr_core.ts_bundle", "write a TS-ControlNet bundle (scene + text ControlNet branches) from .safetensors files"),
     "make-corpus": ("glyphsr_core.data.make_corpus", "write a synthetic text corpus: HQ/LQ pairs, masks, glyph maps, metadata.jsonl"),
 }
 
