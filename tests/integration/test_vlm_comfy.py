@@ -6,16 +6,14 @@ models/LLM folder, as a user would place a downloaded model.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
-from comfy_client import ComfyExecutionError, Graph
+from comfy_client import ComfyExecutionError, ComfyInterrupted, Graph
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: the tiny VLM builders
@@ -50,13 +48,6 @@ def _caption_graph(server, model: str, image: str, prompt: str, batch: int = 1, 
     return g
 
 
-def _post(server, route: str, payload: dict) -> None:
-    """POST to a ComfyUI route that answers with an empty body (/free, /interrupt)."""
-    request = urllib.request.Request(server.url + route, data=json.dumps(payload).encode(),
-                                     headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=30).close()
-
-
 def _requested_loads(server) -> int:
     return server.log_text().count(f"Requested to load {HOLDER}")
 
@@ -86,7 +77,8 @@ def test_model_is_loaded_by_comfy_and_offloaded_when_comfy_frees_memory(comfy_se
     assert _requested_loads(comfy_server) == loads
 
     # ComfyUI's "free memory" unloads every model it manages, ours included ...
-    _post(comfy_server, "/free", {"unload_models": True})
+    # (free_memory=False keeps the cached loader output, so the same patcher comes back below)
+    comfy_server.free(unload_models=True, free_memory=False)
     g = Graph(comfy_server)  # the worker applies the flag at the latest right after its next prompt
     g.node("PreviewAny", source=g.node("PrimitiveString", value="tick").out(0))
     comfy_server.queue(g)
@@ -110,14 +102,15 @@ def test_cancel_stops_a_long_caption(comfy_server, vlm_names, input_image):
     comfy_server.queue(_caption_graph(comfy_server, model, input_image, "warm up"))  # loaded and cached
     graph = _caption_graph(comfy_server, model, input_image, "Go on and on.")
     graph.nodes["caption"]["inputs"]["max_new_tokens"] = 4096
-    timer = threading.Timer(1.0, _post, (comfy_server, "/interrupt", {}))
+    timer = threading.Timer(1.0, comfy_server.interrupt)
     started = time.monotonic()
     timer.start()
     try:
-        with pytest.raises(ComfyExecutionError, match="interrupted"):
+        with pytest.raises(ComfyInterrupted) as info:
             comfy_server.queue(graph, timeout=120)
     finally:
         timer.cancel()
+    assert info.value.payload.get("node_type") == "GlyphSR_VLMCaption"
     elapsed = time.monotonic() - started
     assert elapsed < 4.0, f"cancel took {elapsed:.1f} s to stop the caption"
     assert "Processing interrupted" in comfy_server.log_text()
