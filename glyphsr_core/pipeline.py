@@ -1,0 +1,354 @@
+"""GLYPH-SR end to end on diffusers components, without ComfyUI.
+
+LQ image -> bicubic upscale -> OCR (or given words) -> optional VLM caption -> the four prompts ->
+denoising with a TS-ControlNet (scene + text branch residuals blended by a scalar beta or a beta map
+from the text mask, optional glyph-map hint on the text branch) under a ping-pong prompt schedule ->
+VAE decode -> colour fix toward the LQ colours.
+
+The denoising loop is our own loop over the UNet and the two ControlNetModels (one UNet evaluation
+per step, like the ComfyUI nodes); prompt encoding, latent preparation and decoding reuse the
+matching diffusers ControlNet pipeline's own methods, so with beta 0 and one prompt pair the loop
+reproduces `StableDiffusion(XL)ControlNetPipeline` exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .diffusion import residuals as res
+from .diffusion.models import BaseModel, make_scheduler
+from .schedule import PingPong
+from .types import OcrResult
+
+logger = logging.getLogger(__name__)
+
+TEXT_HINTS = ("lq", "lq+glyph")
+#: the authors' sampler: 50 Euler steps, CFG ramped 4.0 -> 7.5, text-only after 90 % of the steps
+DEFAULT_STEPS = 50
+DEFAULT_PINGPONG = PingPong(schedule="alternate_then_text", switch_at=0.9, cfg=7.5, text_cfg=7.5, cfg_start=4.0)
+
+
+class PipelineInputError(ValueError):
+    """An input of the GLYPH-SR pipeline has the wrong type, shape or value."""
+
+
+@dataclass
+class Conditioning:
+    """One encoded prompt pair for a batch: positive and negative token embeddings (+ SDXL pooled)."""
+
+    positive: torch.Tensor
+    negative: torch.Tensor
+    pooled_positive: torch.Tensor | None = None
+    pooled_negative: torch.Tensor | None = None
+
+    @property
+    def batch(self) -> int:
+        return int(self.positive.shape[0])
+
+
+@dataclass
+class UpscaleResult:
+    image: Any  # PIL.Image
+    ocr: OcrResult
+    caption: str
+    prompts: Any  # glyphsr_core.prompts.PromptSet
+    schedule: str  # e.g. "STST...TT"
+    size: tuple[int, int]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _as_list(value: str | Sequence[str], batch: int, name: str) -> list[str]:
+    items = [value] * batch if isinstance(value, str) else list(value)
+    if len(items) != batch:
+        raise PipelineInputError(f"{name}: expected {batch} prompt(s) (one per image), got {len(items)}")
+    return items
+
+
+class GlyphSRPipeline:
+    """A base model, a frozen scene ControlNet and an optional text ControlNet (the TS-ControlNet)."""
+
+    def __init__(self, base: BaseModel, scene_controlnet: Any, text_controlnet: Any | None = None, *,
+                 text_hint: str = "lq", beta: float = 0.5, device: torch.device | str | None = None) -> None:
+        if text_hint not in TEXT_HINTS:
+            raise PipelineInputError(f"text_hint must be one of {TEXT_HINTS}; got {text_hint!r}")
+        self.base = base
+        self.scene_controlnet = scene_controlnet
+        self.text_controlnet = text_controlnet
+        self.text_hint = text_hint
+        self.beta = float(beta) if text_controlnet is not None else 0.0
+        self.device = torch.device(device) if device is not None else base.unet.device
+        self.pipe = base.controlnet_pipeline(scene_controlnet)
+        self.pipe.set_progress_bar_config(disable=True)
+        if text_controlnet is not None:
+            hint_channels = int(text_controlnet.config.conditioning_channels)
+            expected = 3 if text_hint == "lq" else None
+            if expected is not None and hint_channels != expected:
+                raise PipelineInputError(
+                    f"the text branch takes a {hint_channels}-channel hint, but text_hint is 'lq' (3 channels)")
+            if text_hint == "lq+glyph" and hint_channels <= 3:
+                raise PipelineInputError("text_hint 'lq+glyph' needs a text branch with more than 3 hint channels")
+
+    # ----------------------------------------------------------------------------------------------
+    @classmethod
+    def from_files(cls, base: str | Path, scene_controlnet: str | Path, ts_controlnet: str | Path | None = None, *,
+                   base_config: str | Path | None = None, device: str | None = None,
+                   dtype: torch.dtype = torch.float32) -> "GlyphSRPipeline":
+        """Load everything from local files; a missing file raises MissingWeightsError naming it."""
+        from .diffusion.models import MissingWeightsError, controlnet_from_state_dict, load_base, load_controlnet
+
+        for what, path in (("base model", base), ("scene ControlNet", scene_controlnet), ("TS-ControlNet", ts_controlnet)):
+            if path is not None and not Path(path).exists():
+                raise MissingWeightsError(_missing_message(what, Path(path)))
+        model = load_base(base, config=base_config, dtype=dtype)
+        scene = load_controlnet(scene_controlnet, model.unet, what="scene ControlNet")
+        text, text_hint, beta = None, "lq", 0.0
+        if ts_controlnet is not None:
+            from .tscontrolnet import read_bundle
+
+            bundle = read_bundle(ts_controlnet)
+            text = controlnet_from_state_dict(bundle.text, model.unet, name=f"text branch of {ts_controlnet}")
+            text_hint, beta = bundle.text_hint, bundle.beta
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model.to(device)
+        for net in (scene, text):
+            if net is not None:
+                net.to(device).eval().requires_grad_(False)
+        return cls(model, scene, text, text_hint=text_hint, beta=beta, device=device)
+
+    # ----------------------------------------------------------------------------------------------
+    @property
+    def vae_scale_factor(self) -> int:
+        return int(self.pipe.vae_scale_factor)
+
+    @torch.no_grad()
+    def encode(self, positive: str | Sequence[str], negative: str | Sequence[str], batch: int = 1) -> Conditioning:
+        """Encode a prompt pair with the base model's text encoder(s), one prompt per image."""
+        positive = _as_list(positive, batch, "positive prompt")
+        negative = _as_list(negative, batch, "negative prompt")
+        if self.base.family == "sdxl":
+            pos, neg, pooled, pooled_neg = self.pipe.encode_prompt(
+                prompt=positive, device=self.device, num_images_per_prompt=1, do_classifier_free_guidance=True,
+                negative_prompt=negative)
+            return Conditioning(pos, neg, pooled, pooled_neg)
+        pos, neg = self.pipe.encode_prompt(positive, self.device, 1, True, negative_prompt=negative)
+        return Conditioning(pos, neg)
+
+    def text_hint_image(self, control: torch.Tensor, glyph: torch.Tensor | None) -> torch.Tensor:
+        """The text branch's hint: the LQ control image, plus the glyph map in the extra channels."""
+        if self.text_controlnet is None or self.text_hint == "lq":
+            return control
+        if glyph is None:
+            raise PipelineInputError("this TS-ControlNet's text branch takes a glyph map ('lq+glyph'): pass glyph")
+        extra = int(self.text_controlnet.config.conditioning_channels) - control.shape[1]
+        glyph = glyph.to(control)
+        if glyph.shape[-2:] != control.shape[-2:]:
+            glyph = F.interpolate(glyph, size=control.shape[-2:], mode="bilinear", align_corners=False)
+        if glyph.shape[1] == 1:
+            glyph = glyph.expand(-1, extra, -1, -1)
+        if glyph.shape[1] != extra or glyph.shape[0] != control.shape[0]:
+            raise PipelineInputError(f"glyph must be [B, 1 or {extra}, H, W] with B={control.shape[0]}; "
+                                     f"got {tuple(glyph.shape)}")
+        return torch.cat([control, glyph], dim=1)
+
+    # ----------------------------------------------------------------------------------------------
+    def _added_cond(self, cond: Conditioning, height: int, width: int, cfg_on: bool) -> dict | None:
+        if self.base.family != "sdxl":
+            return None
+        projection = int(self.base.text_encoder_2.config.projection_dim) if self.base.text_encoder_2 is not None \
+            else int(cond.pooled_positive.shape[-1])
+        time_ids = self.pipe._get_add_time_ids((height, width), (0, 0), (height, width), dtype=cond.positive.dtype,
+                                               text_encoder_projection_dim=projection).to(self.device)
+        text_embeds = cond.pooled_positive
+        if cfg_on:
+            text_embeds = torch.cat([cond.pooled_negative, cond.pooled_positive])
+            time_ids = torch.cat([time_ids, time_ids])
+        return {"text_embeds": text_embeds.to(self.device), "time_ids": time_ids.repeat(cond.batch, 1)}
+
+    @torch.no_grad()
+    def sample(self, control: torch.Tensor, scene: Conditioning, text: Conditioning | None = None, *,
+               glyph: torch.Tensor | None = None, beta: float | None = None, beta_map: Any = None,
+               steps: int = DEFAULT_STEPS, pingpong: PingPong = DEFAULT_PINGPONG, scheduler: str | None = "euler",
+               generator: torch.Generator | None = None, controlnet_scale: float = 1.0,
+               latents: torch.Tensor | None = None, output: str = "image",
+               callback: Callable[[int, int, str], None] | None = None) -> torch.Tensor:
+        """Denoise from noise guided by the control image; returns images [B,3,H,W] in 0..1 (or latents).
+
+        `control` is the upscaled LQ image [B,3,H,W] in 0..1 (H, W multiples of the VAE factor).
+        Step i uses the `scene` or `text` prompt pair as `pingpong` says; the control residuals are
+        `(1 - beta) * scene + beta * text` (a `fusion.BetaMap` replaces the scalar), with the
+        text branch skipped when beta is 0 and no map is given. `scheduler` None keeps the base's.
+        """
+        if control.ndim != 4 or control.shape[1] != 3:
+            raise PipelineInputError(f"control must be an image batch [B, 3, H, W] in 0..1; got {tuple(control.shape)}")
+        batch, _, height, width = control.shape
+        factor = self.vae_scale_factor
+        if height % factor or width % factor:
+            raise PipelineInputError(f"control image size {width}x{height} must be a multiple of {factor}")
+        if steps < 1:
+            raise PipelineInputError(f"steps must be at least 1; got {steps}")
+        text = text or scene
+        for name, cond in (("scene", scene), ("text", text)):
+            if cond.batch != batch:
+                raise PipelineInputError(f"{name} prompts are for {cond.batch} image(s), control has {batch}")
+        beta = self.beta if beta is None else float(beta)
+        use_text = self.text_controlnet is not None and (beta > 0.0 or beta_map is not None)
+        if (beta > 0.0 or beta_map is not None) and self.text_controlnet is None:
+            raise PipelineInputError("beta > 0 or a beta map needs a text branch (load a TS-ControlNet bundle)")
+        if scheduler is not None:
+            self.pipe.scheduler = make_scheduler(scheduler, self.base.scheduler.config)
+        sched = self.pipe.scheduler
+
+        dtype = self.scene_controlnet.dtype
+        control = control.to(device=self.device, dtype=dtype)
+        text_control = self.text_hint_image(control, glyph) if use_text else None
+
+        sched.set_timesteps(steps, device=self.device)
+        timesteps = sched.timesteps
+        latents = self.pipe.prepare_latents(batch, self.base.unet.config.in_channels, height, width,
+                                            scene.positive.dtype, self.device, generator, latents)
+        extra_step = self.pipe.prepare_extra_step_kwargs(generator, 0.0)
+        conds = {"scene": scene, "text": text}
+        total = len(timesteps)
+        for i, t in enumerate(timesteps):
+            branch = pingpong.branch(i, total)
+            cfg = pingpong.cfg_for(branch, i, total)
+            cond = conds[branch]
+            cfg_on = cfg > 1.0
+            embeds = torch.cat([cond.negative, cond.positive]) if cfg_on else cond.positive
+            embeds = embeds.to(self.device)
+            added = self._added_cond(cond, height, width, cfg_on)
+            model_in = torch.cat([latents] * 2) if cfg_on else latents
+            model_in = sched.scale_model_input(model_in, t)
+            repeat = 2 if cfg_on else 1
+            down, mid = self.scene_controlnet(
+                model_in, t, encoder_hidden_states=embeds, controlnet_cond=torch.cat([control] * repeat),
+                conditioning_scale=controlnet_scale, added_cond_kwargs=added, return_dict=False)
+            if use_text:
+                text_res = self.text_controlnet(
+                    model_in, t, encoder_hidden_states=embeds, controlnet_cond=torch.cat([text_control] * repeat),
+                    conditioning_scale=controlnet_scale, added_cond_kwargs=added, return_dict=False)
+                down, mid = res.fuse((tuple(down), mid), (tuple(text_res[0]), text_res[1]), beta, beta_map, repeat)
+            noise_pred = self.base.unet(
+                model_in, t, encoder_hidden_states=embeds, down_block_additional_residuals=down,
+                mid_block_additional_residual=mid, added_cond_kwargs=added, return_dict=False)[0]
+            if cfg_on:
+                uncond, condp = noise_pred.chunk(2)
+                noise_pred = uncond + cfg * (condp - uncond)
+            latents = sched.step(noise_pred, t, latents, **extra_step, return_dict=False)[0]
+            if callback is not None:
+                callback(i, total, branch)
+        if output == "latent":
+            return latents
+        return self.decode(latents)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents -> images [B,3,H,W] in 0..1 (the diffusers pipeline's own un-scaling)."""
+        vae = self.base.vae
+        mean, std = getattr(vae.config, "latents_mean", None), getattr(vae.config, "latents_std", None)
+        latents = latents.to(vae.dtype)
+        if mean is not None and std is not None:
+            mean = torch.tensor(mean).view(1, -1, 1, 1).to(latents)
+            std = torch.tensor(std).view(1, -1, 1, 1).to(latents)
+            latents = latents * std / vae.config.scaling_factor + mean
+        else:
+            latents = latents / vae.config.scaling_factor
+        image = vae.decode(latents, return_dict=False)[0]
+        return self.pipe.image_processor.postprocess(image, output_type="pt").float()
+
+    # ----------------------------------------------------------------------------------------------
+    def upscale(self, image: Any, *, scale: float = 4, caption: str = "", captioner: Any = None,
+                text: OcrResult | None = None, min_confidence: float = 0.5, max_words: int = 24,
+                steps: int = DEFAULT_STEPS, pingpong: PingPong = DEFAULT_PINGPONG, seed: int = 0,
+                scheduler: str = "euler", beta: float | None = None, beta_scene: float | None = None,
+                mask_dilation: int = 8, controlnet_scale: float = 1.0, color_fix: str = "wavelet",
+                callback: Callable[[int, int, str], None] | None = None) -> UpscaleResult:
+        """Upscale one image the GLYPH-SR way (see the module docstring).
+
+        `text` replaces OCR (user-corrected words); `captioner` (glyphsr_core.vlm) writes the caption
+        when `caption` is empty. `beta_scene` set -> mask fusion: beta inside the dilated text mask,
+        `beta_scene` outside. `color_fix` is "wavelet", "adain" or "none".
+        """
+        from PIL import Image
+
+        from .glyph import render_glyph_map, render_text_mask
+        from .imageops import to_pil_rgb
+        from .prompts import build_prompts
+
+        lq = to_pil_rgb(image)
+        if scale <= 0:
+            raise PipelineInputError(f"scale must be > 0; got {scale}")
+        target = (max(1, round(lq.width * scale)), max(1, round(lq.height * scale)))
+        factor = self.vae_scale_factor
+        work = (max(factor, target[0] // factor * factor), max(factor, target[1] // factor * factor))
+        upscaled = lq.resize(work, Image.Resampling.BICUBIC)
+
+        if text is None:
+            from .ocr import read_text
+
+            text = read_text(lq, min_confidence=min_confidence)
+        if not caption and captioner is not None:
+            caption = captioner.caption([lq])[0]
+        prompts = build_prompts(caption, text, max_words=max_words)
+        logger.info("%s", prompts.summary())
+        scene = self.encode(prompts.scene_positive, prompts.scene_negative)
+        text_cond = self.encode(prompts.text_positive, prompts.text_negative)
+
+        control = _pil_to_tensor(upscaled)
+        glyph = None
+        if self.text_controlnet is not None and self.text_hint == "lq+glyph":
+            glyph = _pil_to_tensor(render_glyph_map(text, *work))
+        beta_map = None
+        if self.text_controlnet is not None and beta_scene is not None:
+            from .fusion import beta_map_from_mask
+
+            mask = _pil_to_tensor(render_text_mask(text, *work))
+            beta_map = beta_map_from_mask(mask, self.beta if beta is None else beta, beta_scene, mask_dilation)
+        generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        out = self.sample(control, scene, text_cond, glyph=glyph, beta=beta if self.text_controlnet else 0.0,
+                          beta_map=beta_map, steps=steps, pingpong=pingpong, scheduler=scheduler,
+                          generator=generator, controlnet_scale=controlnet_scale, callback=callback)
+        if color_fix != "none":
+            from .colorfix import color_fix as fix
+
+            out = fix(out.cpu(), _pil_to_tensor(lq), method=color_fix)
+        result = _tensor_to_pil(out[0])
+        if result.size != target:
+            result = result.resize(target, Image.Resampling.BICUBIC)
+        return UpscaleResult(image=result, ocr=text, caption=caption, prompts=prompts,
+                             schedule=pingpong.branches(steps), size=target,
+                             info={"work_size": work, "words_dropped": list(prompts.words_dropped)})
+
+
+def _missing_message(what: str, path: Path) -> str:
+    hints = {
+        "base model": "a diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/) "
+                      "or a .safetensors checkpoint with --base-config <diffusers folder>",
+        "scene ControlNet": "the frozen SR/tile ControlNet for this base model (.safetensors)",
+        "TS-ControlNet": "a GLYPH-SR TS-ControlNet bundle (.safetensors with glyphsr_format=ts-controlnet/1), "
+                         "e.g. the text-only bundle written by `python -m glyphsr_core train`",
+    }
+    return f"{what} not found: {path}. Provide {hints[what]}"
+
+
+def _pil_to_tensor(image: Any) -> torch.Tensor:
+    """PIL (RGB or L) -> [1,C,H,W] float 0..1."""
+    import numpy as np
+
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    if array.ndim == 2:
+        array = array[..., None]
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)
+
+
+def _tensor_to_pil(image: torch.Tensor) -> Any:
+    from PIL import Image
+
+    array = (image.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0).round().astype("uint8")
+    return Image.fromarray(array)

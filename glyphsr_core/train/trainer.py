@@ -1,0 +1,362 @@
+"""The text-branch training loop (diffusers + accelerate).
+
+Per step: HQ image -> VAE latents (frozen) -> noised at a random DDPM timestep; the frozen scene
+ControlNet and the trainable text ControlNet both see the upscaled LQ image (the text branch also
+the glyph map when it has the extra channel); their residuals are fused `(1 - beta) * scene +
+beta * text` with `glyphsr_core.fusion`; the frozen UNet predicts the noise (or v) from the fused
+residuals and the ground-truth-word text prompt; loss = MSE, optionally up-weighted inside text
+masks. Only the text branch receives gradients. Checkpoints are accelerate states (resume with
+`train.resume_from_checkpoint`); TS-ControlNet bundles (text-only and full) are written with
+`glyphsr_core.tscontrolnet.write_bundle`, in the scene ControlNet file's own key layout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..diffusion import residuals as res
+from ..diffusion.models import BaseModel, controlnet_from_state_dict, controlnet_state_dict
+from .config import TrainConfig, config_to_dict
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "trainer_state.json"
+
+
+@dataclass
+class Models:
+    base: BaseModel
+    scene: Any  # ControlNetModel, frozen
+    text: Any  # ControlNetModel, trainable
+    scene_file_sd: dict | None = None  # the scene ControlNet as stored in its file (for the full bundle)
+    text_hint: str = "lq"
+
+
+@dataclass
+class TrainResult:
+    step: int
+    losses: list[float] = field(default_factory=list)
+    bundles: dict[str, Path] = field(default_factory=dict)
+    validation: list[dict[str, Any]] = field(default_factory=list)
+    samples_per_second: float = 0.0
+    peak_memory_mb: float = 0.0
+
+
+# --------------------------------------------------------------------------------------------------
+# models
+
+def load_models(config: TrainConfig) -> Models:
+    """Base + scene ControlNet (from files or tiny random ones) and the text branch initialised from them."""
+    from ..diffusion.models import load_base, read_safetensors
+    from ..tscontrolnet import init_text_from_scene, read_bundle
+
+    m = config.model
+    scene_file_sd = None
+    if m.tiny:
+        from ..diffusion.tiny import build_tiny_base, build_tiny_controlnet
+
+        base = build_tiny_base(m.tiny, seed=config.train.seed)
+        scene = build_tiny_controlnet(base.unet, seed=config.train.seed + 7)
+    else:
+        base = load_base(m.base, config=m.base_config)
+        scene_path = Path(m.scene_controlnet)
+        if scene_path.is_file():
+            scene_file_sd, _ = read_safetensors(scene_path)
+            scene = controlnet_from_state_dict(scene_file_sd, base.unet, name=f"scene ControlNet {scene_path}")
+        else:
+            from ..diffusion.models import load_controlnet
+
+            scene = load_controlnet(scene_path, base.unet, what="scene ControlNet")
+    base.freeze()
+    scene.requires_grad_(False).eval()
+    if m.init_text_from:
+        bundle = read_bundle(m.init_text_from)
+        text_sd, text_hint = bundle.text, bundle.text_hint
+    else:
+        text_sd = init_text_from_scene(controlnet_state_dict(scene), glyph_channel=m.glyph_channel)
+        text_hint = "lq+glyph" if m.glyph_channel else "lq"
+    text = controlnet_from_state_dict(text_sd, base.unet, name="text branch")
+    text.requires_grad_(True).train()
+    return Models(base=base, scene=scene, text=text, scene_file_sd=scene_file_sd, text_hint=text_hint)
+
+
+def prompt_encoder(base: BaseModel, scene: Any):
+    """A function prompts -> (token embeddings, SDXL pooled embeddings or None), via diffusers' encode_prompt."""
+    pipe = base.controlnet_pipeline(scene)
+
+    @torch.no_grad()
+    def encode(prompts: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if base.family == "sdxl":
+            embeds, _, pooled, _ = pipe.encode_prompt(prompt=prompts, device=device, num_images_per_prompt=1,
+                                                      do_classifier_free_guidance=False)
+            return embeds, pooled
+        embeds, _ = pipe.encode_prompt(prompts, device, 1, False)
+        return embeds, None
+
+    return encode
+
+
+def encode_latents(vae: Any, images: torch.Tensor) -> torch.Tensor:
+    """Images in -1..1 -> scaled latents (SDXL-style latents_mean/std honoured)."""
+    latents = vae.encode(images.to(vae.dtype)).latent_dist.sample()
+    mean, std = getattr(vae.config, "latents_mean", None), getattr(vae.config, "latents_std", None)
+    if mean is not None and std is not None:
+        mean = torch.tensor(mean).view(1, -1, 1, 1).to(latents)
+        std = torch.tensor(std).view(1, -1, 1, 1).to(latents)
+        return (latents - mean) * vae.config.scaling_factor / std
+    return latents * vae.config.scaling_factor
+
+
+def text_hint_input(control: torch.Tensor, glyph: torch.Tensor, text_controlnet: Any) -> torch.Tensor:
+    extra = int(text_controlnet.config.conditioning_channels) - control.shape[1]
+    if extra <= 0:
+        return control
+    return torch.cat([control, glyph.expand(-1, extra, -1, -1)], dim=1)
+
+
+def training_loss(models: Models, text: Any, batch: dict[str, Any], noise_scheduler: Any, encode: Any, *,
+                  beta: float, prediction_type: str, text_mask_weight: float, weight_dtype: torch.dtype,
+                  device: torch.device) -> torch.Tensor:
+    """The diffusion loss of one batch; gradients reach only `text` (the text branch)."""
+    base = models.base
+    with torch.no_grad():
+        latents = encode_latents(base.vae, batch["hq"].to(device, weight_dtype)).float()
+        embeds, pooled = encode(batch["prompt"], device)
+    noise = torch.randn_like(latents)
+    timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (latents.shape[0],),
+                              device=device).long()
+    noisy = noise_scheduler.add_noise(latents, noise, timesteps).to(weight_dtype)
+    added = None
+    if base.family == "sdxl":
+        height, width = batch["hq"].shape[-2:]
+        time_ids = torch.tensor([[height, width, 0, 0, height, width]], device=device, dtype=weight_dtype)
+        added = {"text_embeds": pooled.to(weight_dtype), "time_ids": time_ids.repeat(latents.shape[0], 1)}
+    embeds = embeds.to(weight_dtype)
+    control = batch["control"].to(device, weight_dtype)
+    with torch.no_grad():
+        scene_down, scene_mid = models.scene(noisy, timesteps, encoder_hidden_states=embeds, controlnet_cond=control,
+                                             added_cond_kwargs=added, return_dict=False)
+    text_cond = text_hint_input(control, batch["glyph"].to(device, weight_dtype), text)
+    text_down, text_mid = text(noisy, timesteps, encoder_hidden_states=embeds, controlnet_cond=text_cond,
+                               added_cond_kwargs=added, return_dict=False)
+    down, mid = res.fuse((tuple(scene_down), scene_mid), (tuple(text_down), text_mid), beta)
+    pred = base.unet(noisy, timesteps, encoder_hidden_states=embeds,
+                     down_block_additional_residuals=[d.to(weight_dtype) for d in down],
+                     mid_block_additional_residual=mid.to(weight_dtype), added_cond_kwargs=added,
+                     return_dict=False)[0].float()
+    if prediction_type == "v_prediction":
+        target = noise_scheduler.get_velocity(latents, noise, timesteps)
+    else:
+        target = noise
+    error = (pred - target) ** 2
+    if text_mask_weight != 1.0:
+        mask = F.interpolate(batch["mask"].to(device, torch.float32), size=latents.shape[-2:], mode="area")
+        weights = 1.0 + (text_mask_weight - 1.0) * mask
+        return (error * weights).sum() / (weights.sum() * error.shape[1])
+    return error.mean()
+
+
+# --------------------------------------------------------------------------------------------------
+# bundles
+
+def text_branch_for_bundle(text_sd: dict, scene_file_sd: dict | None, unet: Any) -> dict:
+    """The trained text branch in the scene file's own layout (so both branches of a bundle match)."""
+    from ..diffusion.layout import diffusers_to_original
+
+    if scene_file_sd is None or "controlnet_cond_embedding.conv_in.weight" in scene_file_sd:
+        return text_sd
+    return diffusers_to_original(text_sd, scene_file_sd, unet)
+
+
+def save_bundles(models: Models, text: Any, out_dir: Path, beta: float, tag: str) -> dict[str, Path]:
+    """Write `ts_text_<tag>.safetensors` (text branch only) and `ts_full_<tag>.safetensors` (both)."""
+    from ..tscontrolnet import TSBundle, write_bundle
+
+    text_sd = text_branch_for_bundle(controlnet_state_dict(text), models.scene_file_sd, models.base.unet)
+    scene_sd = models.scene_file_sd if models.scene_file_sd is not None else controlnet_state_dict(models.scene)
+    family = models.base.family
+    base = family if _is_real_size(models.base) else "other"
+    paths = {
+        "text": write_bundle(out_dir / f"ts_text_{tag}.safetensors",
+                             TSBundle(scene=None, text=text_sd, beta=beta, text_hint=models.text_hint, base=base)),
+        "full": write_bundle(out_dir / f"ts_full_{tag}.safetensors",
+                             TSBundle(scene=scene_sd, text=text_sd, beta=beta, text_hint=models.text_hint, base=base)),
+    }
+    return paths
+
+
+def _is_real_size(base: BaseModel) -> bool:
+    width = int(base.unet.config.cross_attention_dim)
+    return (base.family == "sd15" and width == 768) or (base.family == "sdxl" and width == 2048)
+
+
+# --------------------------------------------------------------------------------------------------
+# checkpoints
+
+def find_checkpoint(out_dir: Path, which: str) -> Path:
+    if which != "latest":
+        path = Path(which)
+        if not (path / STATE_FILE).is_file():
+            raise FileNotFoundError(f"{path} is not a training checkpoint (no {STATE_FILE})")
+        return path
+    found = sorted((out_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    found = [p for p in found if (p / STATE_FILE).is_file()]
+    if not found:
+        raise FileNotFoundError(f"resume_from_checkpoint: latest, but {out_dir / 'checkpoints'} holds no checkpoint")
+    return found[-1]
+
+
+def _prune_checkpoints(out_dir: Path, keep: int | None) -> None:
+    if not keep:
+        return
+    found = sorted((out_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    for old in found[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# the loop
+
+def _weight_dtype(mixed_precision: str) -> torch.dtype:
+    return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed_precision, torch.float32)
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    except ImportError:  # pragma: no cover - non-POSIX
+        return float("nan")
+
+
+def train(config: TrainConfig, models: Models | None = None, accelerator: Any = None) -> TrainResult:
+    """Run (or resume) training as configured; returns the losses, bundles and validation results."""
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration, set_seed
+    from diffusers import DDPMScheduler
+    from diffusers.optimization import get_scheduler
+
+    from ..data.corpus import load_corpus
+    from .data import CorpusDataset, StepBatchSampler, collate, split_corpus
+    from .validate import validate
+
+    t = config.train
+    out_dir = Path(t.output_dir)
+    accelerator = accelerator or Accelerator(
+        gradient_accumulation_steps=t.gradient_accumulation_steps, mixed_precision=t.mixed_precision,
+        project_config=ProjectConfiguration(project_dir=str(out_dir)))
+    set_seed(t.seed)
+    device = accelerator.device
+    models = models or load_models(config)
+    weight_dtype = _weight_dtype(t.mixed_precision)
+    models.base.to(device, weight_dtype)
+    models.scene.to(device, weight_dtype)
+    if t.gradient_checkpointing:
+        models.text.enable_gradient_checkpointing()
+        models.base.unet.enable_gradient_checkpointing()
+    noise_scheduler = DDPMScheduler.from_config(models.base.scheduler.config)
+    prediction_type = t.prediction_type or noise_scheduler.config.prediction_type
+    encode = prompt_encoder(models.base, models.scene)
+
+    samples = load_corpus(config.data.corpus)
+    train_samples, held_out = split_corpus(samples, config.data.validation_samples)
+    dataset = CorpusDataset(train_samples, config.data.scales, config.data.resolution, t.prompt_dropout, t.max_words)
+
+    params = [p for p in models.text.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=t.learning_rate, betas=(t.adam_beta1, t.adam_beta2),
+                                  weight_decay=t.weight_decay, eps=t.adam_epsilon)
+    lr_scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=t.lr_warmup_steps * accelerator.num_processes,
+                                 num_training_steps=t.max_steps * accelerator.num_processes)
+    text, optimizer, lr_scheduler = accelerator.prepare(models.text, optimizer, lr_scheduler)
+
+    step = 0
+    if t.resume_from_checkpoint:
+        checkpoint = find_checkpoint(out_dir, t.resume_from_checkpoint)
+        accelerator.load_state(str(checkpoint))
+        step = int(json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))["step"])
+        accelerator.print(f"resumed from {checkpoint} at step {step}")
+    if accelerator.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.json").write_text(json.dumps(config_to_dict(config), indent=2), encoding="utf-8")
+
+    accumulation = t.gradient_accumulation_steps
+    sampler = StepBatchSampler(len(dataset), t.batch_size, t.seed, start=step * accumulation,
+                               rank=accelerator.process_index, world=accelerator.num_processes,
+                               stop=t.max_steps * accumulation)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
+                                         num_workers=config.data.num_workers)
+    result = TrainResult(step=step)
+    log_path = out_dir / "train_log.jsonl"
+    started, seen, window = time.perf_counter(), 0, []
+    text.train()
+    for batch in loader:
+        with accelerator.accumulate(text):
+            with accelerator.autocast():
+                loss = training_loss(models, text, batch, noise_scheduler, encode, beta=t.beta,
+                                     prediction_type=prediction_type, text_mask_weight=t.text_mask_weight,
+                                     weight_dtype=weight_dtype, device=device)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and t.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(params, t.max_grad_norm)
+            optimizer.step()
+            lr_scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+        seen += batch["hq"].shape[0] * accelerator.num_processes
+        window.append(float(loss.detach()))
+        if not accelerator.sync_gradients:
+            continue
+        step += 1
+        mean_loss = sum(window) / len(window)
+        window.clear()
+        result.losses.append(mean_loss)
+        if step % t.log_every == 0 or step == t.max_steps:
+            elapsed = time.perf_counter() - started
+            record = {"step": step, "loss": mean_loss, "lr": lr_scheduler.get_last_lr()[0],
+                      "samples_per_s": seen / max(elapsed, 1e-9), "peak_memory_mb": _peak_memory_mb(device)}
+            accelerator.print(json.dumps(record))
+            if accelerator.is_main_process:
+                with log_path.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+        if step % t.checkpointing_steps == 0 or step == t.max_steps:
+            checkpoint = out_dir / "checkpoints" / f"checkpoint-{step}"
+            accelerator.save_state(str(checkpoint))
+            if accelerator.is_main_process:
+                (checkpoint / STATE_FILE).write_text(json.dumps({"step": step}), encoding="utf-8")
+                _prune_checkpoints(out_dir, t.checkpoints_total_limit)
+        if accelerator.is_main_process and (step % t.save_bundle_steps == 0 or step == t.max_steps):
+            result.bundles = save_bundles(models, accelerator.unwrap_model(text), out_dir / "bundles", t.beta,
+                                          f"step{step:06d}")
+        v = config.validation
+        if accelerator.is_main_process and v.every and v.samples and held_out and (step % v.every == 0 or step == t.max_steps):
+            report = validate(models, accelerator.unwrap_model(text), held_out[: v.samples], config, step, out_dir)
+            result.validation.append(report)
+            with log_path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(report) + "\n")
+            text.train()
+        if step >= t.max_steps:
+            break
+    elapsed = time.perf_counter() - started
+    result.step = step
+    result.samples_per_second = seen / max(elapsed, 1e-9)
+    result.peak_memory_mb = _peak_memory_mb(device)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process and result.bundles:
+        for kind, path in result.bundles.items():
+            shutil.copyfile(path, out_dir / f"ts_{kind}.safetensors")
+        result.bundles = {kind: out_dir / f"ts_{kind}.safetensors" for kind in result.bundles}
+    if not math.isfinite(result.losses[-1] if result.losses else 0.0):
+        raise FloatingPointError("training diverged: the loss is not finite (lower train.learning_rate?)")
+    return result

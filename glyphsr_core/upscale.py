@@ -1,0 +1,117 @@
+"""`upscale`: GLYPH-SR on one image without ComfyUI (diffusers).
+
+    python -m glyphsr_core upscale IMAGE -o OUT.png --scale 4 --base MODEL --scene-controlnet SCENE.safetensors
+        --ts-controlnet TS.safetensors [--vlm DIR] [--steps 50 --cfg 7.5 --seed 0]
+
+Writes the upscaled image and, beside it, `<OUT stem>_report.json` (OCR words, caption, the four
+prompts, the ping-pong schedule, settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from .diffusion.models import SCHEDULERS
+    from .schedule import SCHEDULES
+
+    parser.add_argument("image", type=Path, help="low-quality input image")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="output image path (.png)")
+    parser.add_argument("--scale", type=float, default=4, help="upscale factor (default 4)")
+    parser.add_argument("--base", type=Path, required=True,
+                        help="base model: diffusers folder, or .safetensors checkpoint with --base-config")
+    parser.add_argument("--base-config", type=Path, default=None,
+                        help="local diffusers folder (configs + tokenizers) for a single-file --base")
+    parser.add_argument("--scene-controlnet", type=Path, required=True, help="the scene (SR / tile) ControlNet file")
+    parser.add_argument("--ts-controlnet", type=Path, default=None,
+                        help="TS-ControlNet bundle with the trained text branch (without it: scene branch only)")
+    parser.add_argument("--vlm", type=Path, default=None, help="local VLM folder that writes the scene caption")
+    parser.add_argument("--caption", default="", help="scene caption (skips the VLM)")
+    parser.add_argument("--text", default=None,
+                        help="the words in the image, one per line or a GLYPHSR_TEXT JSON file (skips OCR)")
+    parser.add_argument("--steps", type=int, default=50, help="denoising steps (authors: 50)")
+    parser.add_argument("--cfg", type=float, default=7.5, help="CFG scale at the last step (authors: 7.5)")
+    parser.add_argument("--cfg-start", type=float, default=4.0, help="CFG at the first step, ramped to --cfg (0: off)")
+    parser.add_argument("--text-cfg", type=float, default=None, help="CFG of the text prompt pair (default: --cfg)")
+    parser.add_argument("--schedule", choices=SCHEDULES, default="alternate_then_text", help="ping-pong schedule")
+    parser.add_argument("--switch-at", type=float, default=0.9, help="fraction of steps after which text only")
+    parser.add_argument("--pattern", default="ST", help="S/T pattern for --schedule pattern")
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default="euler", help="diffusers scheduler")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--beta", type=float, default=None, help="text-branch weight (default: the bundle's)")
+    parser.add_argument("--beta-scene", type=float, default=None,
+                        help="mask fusion: --beta inside the text mask, this outside (default: one beta everywhere)")
+    parser.add_argument("--mask-dilation", type=int, default=8, help="grow the text mask by this many output pixels")
+    parser.add_argument("--strength", type=float, default=1.0, help="ControlNet strength")
+    parser.add_argument("--color-fix", choices=("wavelet", "adain", "none"), default="wavelet")
+    parser.add_argument("--min-confidence", type=float, default=0.5, help="drop OCR words read with lower confidence")
+    parser.add_argument("--max-words", type=int, default=24, help="most distinct words in the text prompt")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+
+
+def _read_text(value: str, width: int, height: int):
+    from .textinput import parse_text_input
+
+    path = Path(value)
+    if path.is_file():
+        value = path.read_text(encoding="utf-8")
+    return parse_text_input(value, width, height)[0]
+
+
+def run(args: argparse.Namespace) -> int:
+    from PIL import Image, UnidentifiedImageError
+
+    from .pipeline import GlyphSRPipeline
+    from .schedule import PingPong
+
+    if not args.image.is_file():
+        raise FileNotFoundError(f"image not found: {args.image}")
+    try:
+        image = Image.open(args.image)
+        image.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"cannot decode {args.image} as an image: {exc}") from exc
+    if args.steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {args.steps}")
+    pingpong = PingPong(schedule=args.schedule, switch_at=args.switch_at, pattern=args.pattern, cfg=args.cfg,
+                        text_cfg=args.cfg if args.text_cfg is None else args.text_cfg, cfg_start=args.cfg_start)
+    pipeline = GlyphSRPipeline.from_files(args.base, args.scene_controlnet, args.ts_controlnet,
+                                          base_config=args.base_config, device=args.device)
+    captioner = None
+    if args.vlm is not None and not args.caption:
+        from .vlm import load_captioner
+
+        captioner = load_captioner(args.vlm)
+    text = _read_text(args.text, image.width, image.height) if args.text else None
+
+    def progress(step: int, total: int, branch: str) -> None:
+        logger.info("step %d/%d (%s)", step + 1, total, branch)
+
+    result = pipeline.upscale(image, scale=args.scale, caption=args.caption, captioner=captioner, text=text,
+                              min_confidence=args.min_confidence, max_words=args.max_words, steps=args.steps,
+                              pingpong=pingpong, seed=args.seed, scheduler=args.scheduler, beta=args.beta,
+                              beta_scene=args.beta_scene, mask_dilation=args.mask_dilation,
+                              controlnet_scale=args.strength, color_fix=args.color_fix, callback=progress)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    result.image.save(args.out)
+    report = {
+        "image": str(args.image), "output": str(args.out), "size": list(result.size),
+        "ocr": result.ocr.to_dict(), "caption": result.caption,
+        "prompts": {"scene_positive": result.prompts.scene_positive, "scene_negative": result.prompts.scene_negative,
+                    "text_positive": result.prompts.text_positive, "text_negative": result.prompts.text_negative},
+        "words_dropped": list(result.prompts.words_dropped), "schedule": result.schedule,
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")},
+    }
+    report_path = args.out.with_name(f"{args.out.stem}_report.json")
+    report_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"{result.image.width}x{result.image.height} -> {args.out}")
+    print(f"words: {result.ocr.text or '(none)'}; {result.prompts.summary()}")
+    print(f"schedule: {result.schedule}")
+    print(f"report: {report_path}")
+    return 0
