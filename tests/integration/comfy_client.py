@@ -129,6 +129,11 @@ class ComfyServer:
 
     Attributes: url, port, base_dir, models_dir (with checkpoints/, controlnet/, LLM/, vae/),
     input_dir, output_dir, temp_dir, custom_nodes_dir, log_path, comfyui_dir, process.
+    Client: queue(prompt|Graph) -> PromptResult; object_info([node]); widget_defaults(node);
+    history(id); get(route) / post(route, payload); interrupt(); free(); install_model(path, folder)
+    -> name; file_path(ui_item); log_text(); log_tail(n).
+    Files dropped into models_dir/input_dir later are picked up (ComfyUI re-lists a folder when
+    its mtime changes).
     """
 
     def __init__(self, comfyui_dir: Path, base_dir: Path, python: str | None = None):
@@ -252,16 +257,22 @@ class ComfyServer:
         return self.get(f"/history/{prompt_id}").get(prompt_id)
 
     def queue(self, prompt: "dict | Graph", timeout: float = PROMPT_TIMEOUT_S,
-              websocket: bool = True) -> PromptResult:
+              websocket: bool = True, on_message=None) -> PromptResult:
         """Queue an API-format prompt, wait until it finishes, return its outputs.
 
         Follows the run on the websocket (websocket-client) when installed and `websocket` is true,
         else polls /history. Raises ComfyPromptError (validation), ComfyExecutionError (a node
         raised), or TimeoutError after `timeout` seconds (the prompt is then interrupted).
+        `on_message(msg)` is called with each websocket JSON message of this prompt as it arrives
+        (e.g. interrupt on the first {"type": "progress"}); it needs the websocket.
         """
+        if on_message is not None and not websocket:
+            raise ValueError("on_message needs websocket=True")
         if isinstance(prompt, Graph):
             prompt = prompt.prompt()
         ws = self._connect_ws() if websocket else None
+        if on_message is not None and ws is None:
+            raise RuntimeError("on_message needs the websocket-client package")
         try:
             try:
                 answer = self.post("/prompt", {"prompt": prompt, "client_id": self.client_id})
@@ -273,7 +284,7 @@ class ComfyServer:
                     payload = {"http_status": err.code, "body": body}
                 raise ComfyPromptError(payload) from None
             prompt_id = answer["prompt_id"]
-            messages = self._wait(prompt_id, ws, timeout)
+            messages = self._wait(prompt_id, ws, timeout, on_message)
         finally:
             if ws is not None:
                 ws.close()
@@ -309,7 +320,7 @@ class ComfyServer:
         ws.connect(f"ws://127.0.0.1:{self.port}/ws?clientId={self.client_id}", timeout=30)
         return ws
 
-    def _wait(self, prompt_id: str, ws, timeout: float) -> list:
+    def _wait(self, prompt_id: str, ws, timeout: float, on_message=None) -> list:
         """Follow the prompt until done; websocket events when available, else poll /history."""
         deadline = time.monotonic() + timeout
         messages: list = []
@@ -336,6 +347,8 @@ class ComfyServer:
                 continue
             if data.get("prompt_id") == prompt_id:
                 messages.append(msg)
+                if on_message is not None:
+                    on_message(msg)
             kind = msg.get("type")
             if kind in ("execution_error", "execution_interrupted", "execution_success"):
                 return messages

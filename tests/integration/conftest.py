@@ -9,10 +9,25 @@ The pytest process has the ComfyUI stand-in (tests/comfy_stub/) on sys.path, so 
 ever runs in the server process or in a subprocess (see tiny_models.py). Only loopback traffic.
 
 Fixtures:
-- `comfy_server` (session): a running `ComfyServer` (client + paths), see its docstring.
-- `tiny_sd15`, `tiny_controlnet`, `tiny_controlnet_glyph` (session): tiny random-weight models
-  installed in the server's models folders; each returns the file name the loader nodes expect.
-- `unique_prefix`: a `filename_prefix` for SaveImage that no other test uses.
+- `comfy_server` (session): a running `comfy_client.ComfyServer` (client + paths); see its docstring.
+- `tiny_sd15`, `tiny_sd15_fullvae`, `tiny_controlnet`, `tiny_controlnet_glyph` (session): tiny
+  random-weight models (tiny_models.py) installed in the server's models folders; each returns the
+  file name the loader nodes list (e.g. CheckpointLoaderSimple's ckpt_name).
+- `unique_prefix`: a SaveImage `filename_prefix` no other test uses.
+
+Example:
+    from comfy_client import Graph
+
+    def test_x(comfy_server, tiny_sd15):
+        g = Graph(comfy_server)                      # unset widgets take their defaults
+        ckpt = g.node("CheckpointLoaderSimple", ckpt_name=tiny_sd15)
+        ...
+        result = comfy_server.queue(g)               # raises ComfyExecutionError on failure
+        paths = result.files(save.id)
+
+Environment: COMFYUI_DIR (required), COMFYUI_PYTHON (ComfyUI's interpreter; default: this one),
+GLYPHSR_TEST_CACHE (keep built tiny models across runs), GLYPHSR_KEEP_SERVER_DIR=1 (keep the
+server's temp folder and log), GLYPHSR_COMFY_START_TIMEOUT / GLYPHSR_COMFY_PROMPT_TIMEOUT (seconds).
 """
 
 from __future__ import annotations
@@ -32,6 +47,9 @@ if str(HERE) not in sys.path:  # so tests can `import comfy_client, tiny_models`
 
 import tiny_models  # noqa: E402
 from comfy_client import ComfyServer  # noqa: E402
+
+#: test-only custom node packs (one folder each), installed beside the pack in the test server
+TEST_PACKS_DIR = HERE / "test_packs"
 
 
 def comfyui_dir() -> Path | None:
@@ -66,6 +84,9 @@ def comfy_server():
     base = Path(tempfile.mkdtemp(prefix="glyphsr_comfy_"))
     server = ComfyServer(root, base)
     try:
+        server.prepare()
+        for test_pack in sorted(TEST_PACKS_DIR.glob("*/__init__.py")):  # test-only node packs
+            (server.custom_nodes_dir / test_pack.parent.name).symlink_to(test_pack.parent, target_is_directory=True)
         server.start()
         yield server
     finally:
@@ -89,6 +110,7 @@ def _tiny_fixture(kind: str):
 tiny_sd15 = _tiny_fixture("sd15")
 tiny_controlnet = _tiny_fixture("controlnet")
 tiny_controlnet_glyph = _tiny_fixture("controlnet_glyph")
+tiny_sd15_fullvae = _tiny_fixture("sd15_fullvae")
 
 
 @pytest.fixture

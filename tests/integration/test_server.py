@@ -192,7 +192,6 @@ def test_tiny_glyph_controlnet_loads_with_six_hint_channels(comfy_server, tiny_c
 
 def test_interrupt_stops_a_running_prompt(comfy_server, tiny_sd15, unique_prefix):
     """A long sampler run is cut short by POST /interrupt and reported as ComfyInterrupted."""
-    import threading
     import time
 
     from comfy_client import ComfyInterrupted
@@ -206,13 +205,15 @@ def test_interrupt_stops_a_running_prompt(comfy_server, tiny_sd15, unique_prefix
                      scheduler="normal", denoise=1.0)
     g.node("SaveImage", images=g.node("VAEDecode", samples=sampled.out(0), vae=model.out(2)).out(0),
            filename_prefix=unique_prefix)
-    timer = threading.Timer(3.0, comfy_server.interrupt)
+    def interrupt_once_sampling(msg):
+        if msg["type"] == "progress" and not fired:
+            fired.append(msg)
+            comfy_server.interrupt()
+
+    fired: list = []
     started = time.monotonic()
-    timer.start()
-    try:
-        with pytest.raises(ComfyInterrupted) as err:
-            comfy_server.queue(g, timeout=300)
-    finally:
-        timer.cancel()
-    assert time.monotonic() - started < 60
+    with pytest.raises(ComfyInterrupted) as err:
+        comfy_server.queue(g, timeout=300, on_message=interrupt_once_sampling)
+    assert fired, "no progress message arrived before the end"
+    assert time.monotonic() - started < 120
     assert err.value.node_type == "KSampler"

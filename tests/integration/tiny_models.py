@@ -28,6 +28,7 @@ server started are visible).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -36,6 +37,8 @@ import tempfile
 from pathlib import Path
 
 SEED = 20260311
+# Bump when a builder changes: cached files with another version are rebuilt.
+BUILDER_VERSION = "2"
 
 # kind -> (file name, ComfyUI models sub-folder)
 MODEL_KINDS: dict[str, tuple[str, str]] = {
@@ -143,9 +146,17 @@ def ensure_model(kind: str, comfyui_dir: Path | str | None = None) -> Path:
     """Path of the cached tiny model of `kind`, building it on first use."""
     name, _folder = MODEL_KINDS[kind]
     path = cache_dir() / name
-    if not path.exists():
+    if not path.exists() or safetensors_metadata(path).get("glyphsr_tiny_version") != BUILDER_VERSION:
         build_model(kind, path, comfyui_dir)
     return path
+
+
+def safetensors_metadata(path: Path) -> dict:
+    """The `__metadata__` of a .safetensors file (read from its JSON header; no torch needed)."""
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+    return header.get("__metadata__", {})
 
 
 def install_model(src: Path, folder: Path) -> Path:
@@ -305,12 +316,12 @@ def main(argv: list[str] | None = None) -> int:
         sd.update(_half(_unet_state_dict(), "model.diffusion_model."))
         sd.update(_half(_clip_state_dict(), "cond_stage_model."))
         sd.update(_half(_vae_state_dict(full=args.kind == "sd15_fullvae"), "first_stage_model."))
-        save_torch_file(sd, args.out, metadata={"glyphsr_tiny": args.kind})
+        save_torch_file(sd, args.out, metadata={"glyphsr_tiny": args.kind, "glyphsr_tiny_version": BUILDER_VERSION})
         _check_checkpoint(args.out)
     else:
         hint = 6 if args.kind == "controlnet_glyph" else 3
         sd = _half(_controlnet_state_dict(hint), "control_model.")
-        save_torch_file(sd, args.out, metadata={"glyphsr_tiny": args.kind})
+        save_torch_file(sd, args.out, metadata={"glyphsr_tiny": args.kind, "glyphsr_tiny_version": BUILDER_VERSION})
         _check_controlnet(args.out, hint)
     print(f"wrote {args.out} ({os.path.getsize(args.out) / 2**20:.1f} MiB)")
     return 0
