@@ -287,8 +287,12 @@ def _load_word_list(root: Path) -> LoadedDataset | None:
             if image is None:
                 dataset.skip("image file missing", relative)
                 continue
-            with Image.open(image) as opened:
-                width, height = opened.size
+            try:
+                with Image.open(image) as opened:
+                    width, height = opened.size
+            except (UnidentifiedImageError, OSError) as exc:
+                dataset.skip("undecodable image", f"{relative}: {exc}")
+                continue
             _finish(dataset, Path(relative).stem, image,
                     [GroundTruthWord(text, ((0, 0), (width, 0), (width, height), (0, height)), text in IGNORE_TEXTS)])
         return dataset
