@@ -117,11 +117,14 @@ def test_cute80_polygon_files_and_word_list(tmp_path):
     word_list = tmp_path / "b"
     _image(word_list / "timage/001.jpg", size=(80, 30))
     _image(word_list / "timage/002.jpg", size=(60, 30))
-    (word_list / "test_label.txt").write_text("timage/001.jpg COFFEE\ntimage/002.jpg MARKET\ntimage/404.jpg LOST\n")
+    (word_list / "timage/003.jpg").write_bytes(b"broken")
+    (word_list / "test_label.txt").write_text("timage/001.jpg COFFEE\ntimage/002.jpg MARKET\ntimage/404.jpg LOST\n"
+                                              "timage/003.jpg BROKEN\n")
     dataset = load_dataset("cute80", word_list)
     assert [(s.id, s.gt_words) for s in dataset.samples] == [("001", ["COFFEE"]), ("002", ["MARKET"])]
     assert dataset.samples[0].words[0].polygon == ((0, 0), (80, 0), (80, 30), (0, 30))
-    assert dataset.skipped == {"image file missing": ["timage/404.jpg"]}
+    assert dataset.skipped["image file missing"] == ["timage/404.jpg"]
+    assert dataset.skipped["undecodable image"][0].startswith("timage/003.jpg")
 
     with pytest.raises(FileNotFoundError, match="word list"):
         load_dataset("cute80", tmp_path / "a" / "CUTE80")
