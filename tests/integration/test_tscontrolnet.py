@@ -1,0 +1,178 @@
+"""TS-ControlNet in a real ComfyUI: loading, attaching, sampling, glyph hint, model mismatch.
+
+Bundles are written by the test from the harness's tiny ControlNets (the text branch is the scene
+branch with perturbed weights, so the two branches give different residuals).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+import tiny_models
+from comfy_client import ComfyExecutionError, Graph
+from glyphsr_core.tscontrolnet import TSBundle, init_text_from_scene, write_bundle
+
+SIZE = 64
+HERE = Path(__file__).resolve().parent
+
+
+def perturbed(sd: dict, seed: int) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    return {k: (v + 0.2 * torch.randn(v.shape, generator=g).to(v.dtype)) if v.is_floating_point() else v.clone()
+            for k, v in sd.items()}
+
+
+@pytest.fixture(scope="module")
+def scene_sd(comfy_server, tiny_controlnet) -> dict:
+    return load_file(str(comfy_server.models_dir / "controlnet" / tiny_controlnet))
+
+
+@pytest.fixture(scope="module")
+def bundles(comfy_server, scene_sd, tiny_controlnet_glyph, tmp_path_factory) -> dict[str, str]:
+    """name -> file name in models/controlnet."""
+    out = tmp_path_factory.mktemp("bundles")
+    glyph6 = load_file(str(comfy_server.models_dir / "controlnet" / tiny_controlnet_glyph))
+    made = {
+        "beta0": TSBundle(scene_sd, perturbed(scene_sd, 1), beta=0.0, base="sd15"),
+        "beta05": TSBundle(scene_sd, perturbed(scene_sd, 1), beta=0.5, base="sd15"),
+        "glyph1": TSBundle(scene_sd, init_text_from_scene(scene_sd, glyph_channel=True), beta=1.0,
+                           text_hint="lq+glyph", base="sd15"),
+        "glyph3": TSBundle(scene_sd, glyph6, beta=0.5, text_hint="lq+glyph", base="sd15"),
+    }
+    names = {}
+    for key, bundle in made.items():
+        path = write_bundle(out / f"glyphsr_ts_{key}.safetensors", bundle)
+        names[key] = comfy_server.install_model(path, "controlnet")
+    return names
+
+
+@pytest.fixture(scope="module")
+def hint_image(comfy_server) -> str:
+    rng = np.random.default_rng(3)
+    image = Image.fromarray((rng.random((SIZE, SIZE, 3)) * 255).astype(np.uint8))
+    image.save(comfy_server.input_dir / "glyphsr_ts_hint.png")
+    return "glyphsr_ts_hint.png"
+
+
+def sample(server, ckpt, hint, prefix, control=None) -> np.ndarray:
+    """Sample the tiny SD1.5 model; `control(g, pos, neg, image) -> (pos_out, neg_out)` attaches a ControlNet."""
+    g = Graph(server)
+    model = g.node("CheckpointLoaderSimple", ckpt_name=ckpt)
+    pos = g.node("CLIPTextEncode", text="a shop sign that says OPEN", clip=model.out(1))
+    neg = g.node("CLIPTextEncode", text="blurry", clip=model.out(1))
+    image = g.node("LoadImage", image=hint)
+    positive, negative = (pos.out(0), neg.out(0)) if control is None else control(g, pos, neg, image)
+    latent = g.node("EmptyLatentImage", width=SIZE, height=SIZE, batch_size=1)
+    sampled = g.node("KSampler", model=model.out(0), positive=positive, negative=negative,
+                     latent_image=latent.out(0), seed=11, steps=3, cfg=4.0, sampler_name="euler",
+                     scheduler="normal", denoise=1.0)
+    decoded = g.node("VAEDecode", samples=sampled.out(0), vae=model.out(2))
+    save = g.node("SaveImage", images=decoded.out(0), filename_prefix=prefix)
+    files = server.queue(g).files(save.id)
+    with Image.open(files[0]) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.int16)
+
+
+def comfy_apply(loader_kwargs, node="GlyphSR_TSControlNetLoader"):
+    """Attach with ComfyUI's own Apply ControlNet (ControlNetApplyAdvanced)."""
+    def attach(g, pos, neg, image):
+        cnet = g.node(node, **loader_kwargs)
+        applied = g.node("ControlNetApplyAdvanced", positive=pos.out(0), negative=neg.out(0), control_net=cnet.out(0),
+                         image=image.out(0), strength=1.0, start_percent=0.0, end_percent=1.0)
+        return applied.out(0), applied.out(1)
+    return attach
+
+
+def ts_apply(bundle, beta_text=-1.0, beta_scene=-1.0, glyph=False, mask=False):
+    """Attach with GlyphSR Apply TS-ControlNet (scene pair sampled)."""
+    def attach(g, pos, neg, image):
+        cnet = g.node("GlyphSR_TSControlNetLoader", control_net_name=bundle, second_control_net="None", beta=-1.0)
+        extra = {}
+        if glyph:
+            extra["glyph"] = image.out(0)
+        if mask:
+            extra["text_mask"] = image.out(1)
+        applied = g.node("GlyphSR_ApplyTSControlNet", scene_positive=pos.out(0), scene_negative=neg.out(0),
+                         text_positive=pos.out(0), text_negative=neg.out(0), control_net=cnet.out(0),
+                         image=image.out(0), beta_text=beta_text, beta_scene=beta_scene, strength=1.0,
+                         start_percent=0.0, end_percent=1.0, **extra)
+        return applied.out(0), applied.out(1)
+    return attach
+
+
+def test_loader_lists_models_controlnet(comfy_server, bundles, tiny_controlnet):
+    info = comfy_server.object_info("GlyphSR_TSControlNetLoader")["input"]["required"]
+    assert set(bundles.values()) | {tiny_controlnet} <= set(info["control_net_name"][0])
+    assert info["second_control_net"][0][0] == "None"
+
+
+def test_beta_zero_samples_exactly_like_the_scene_controlnet(comfy_server, tiny_sd15, tiny_controlnet, bundles,
+                                                             hint_image, unique_prefix):
+    scene_alone = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_plain",
+                         comfy_apply({"control_net_name": tiny_controlnet}, node="ControlNetLoader"))
+    no_control = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_none")
+    assert np.abs(scene_alone - no_control).mean() > 0.5, "the tiny ControlNet does not change the output"
+
+    # ComfyUI's own Apply ControlNet accepts the TS object (the bundle's beta 0)
+    via_comfy = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_ts_comfy",
+                       comfy_apply({"control_net_name": bundles["beta0"], "second_control_net": "None", "beta": -1.0}))
+    assert np.array_equal(via_comfy, scene_alone)
+    # our Apply node with beta_text 0 overriding a beta-0.5 bundle
+    via_ours = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_ts_ours", ts_apply(bundles["beta05"], 0.0))
+    assert np.array_equal(via_ours, scene_alone)
+    # and the text branch really counts when beta > 0
+    blended = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_ts_half", ts_apply(bundles["beta05"]))
+    assert np.abs(blended - scene_alone).mean() > 0.5
+
+
+def test_glyph_hint_runs_with_lq_glyph_bundles(comfy_server, tiny_sd15, tiny_controlnet, bundles, hint_image,
+                                               unique_prefix):
+    scene_alone = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_plain",
+                         comfy_apply({"control_net_name": tiny_controlnet}, node="ControlNetLoader"))
+    # a text branch initialised from the scene branch + zero glyph channel: same result at beta 1
+    init = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_g1", ts_apply(bundles["glyph1"], glyph=True))
+    assert np.abs(init - scene_alone).mean() < 1.0
+    # a 6-channel (LQ RGB + RGB glyph) text branch, with a text mask
+    out = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_g3",
+                 ts_apply(bundles["glyph3"], 1.0, 0.2, glyph=True, mask=True))
+    assert out.shape == (SIZE, SIZE, 3) and out.std() > 0
+
+
+def test_missing_glyph_for_lq_glyph_bundle_names_the_input(comfy_server, tiny_sd15, bundles, hint_image):
+    with pytest.raises(ComfyExecutionError) as err:
+        sample(comfy_server, tiny_sd15, hint_image, "t_glyph_missing", ts_apply(bundles["glyph3"]))
+    assert err.value.node_type == "GlyphSR_ApplyTSControlNet"
+    assert "'glyph' is missing" in err.value.exception_message
+
+
+_SD2_CONTROLNET = f"sys.path.insert(1, {str(HERE)!r})\n" + r"""
+import torch, comfy.cldm.cldm, comfy.ops, tiny_models
+from comfy.utils import save_torch_file
+config = {k: v for k, v in tiny_models.TINY_SD15_UNET.items() if k != "out_channels"}
+config.update(context_dim=1024, use_linear_in_transformer=True)
+net = comfy.cldm.cldm.ControlNet(**config, hint_channels=3, dtype=torch.float32, device="cpu",
+                                 operations=comfy.ops.disable_weight_init)
+tiny_models._random_init(net, 5)
+save_torch_file(tiny_models._half(net.state_dict(), "control_model."), sys.argv[1])
+"""
+
+
+def test_branch_for_another_base_fails_with_a_clear_message(comfy_server, tiny_sd15, hint_image, tmp_path):
+    """An SD2-shaped (cross-attention 1024) bundle on the SD1.5 model; the same check covers SD1.5 vs SDXL."""
+    cn_path = tmp_path / "sd2_cn.safetensors"
+    tiny_models.run_comfy_python(_SD2_CONTROLNET, str(cn_path), comfyui_dir=comfy_server.comfyui_dir)
+    sd2 = load_file(str(cn_path))
+    name = comfy_server.install_model(
+        write_bundle(tmp_path / "glyphsr_ts_sd2.safetensors", TSBundle(sd2, perturbed(sd2, 2), beta=0.5)),
+        "controlnet")
+    with pytest.raises(ComfyExecutionError) as err:
+        sample(comfy_server, tiny_sd15, hint_image, "t_mismatch", ts_apply(name))
+    message = err.value.exception_message
+    assert "scene branch was made for" in message and "cross-attention width 1024" in message
+    assert "model being sampled is SD1.x" in message
