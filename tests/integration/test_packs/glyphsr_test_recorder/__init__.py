@@ -1,0 +1,59 @@
+"""Test-only ComfyUI nodes (installed by tests/integration/conftest.py, never shipped).
+
+GlyphSRTest_RecordingModel wraps a MODEL with a UNet function wrapper that writes, for every UNet
+call, the sigma, the sampling sigmas and which of four reference CONDITIONINGs each batch chunk
+carries. Tests read the JSON lines to see which prompt pair really reached the model per step.
+"""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+REFERENCE_NAMES = ("scene_positive", "scene_negative", "text_positive", "text_negative")
+
+
+def _label(chunk: torch.Tensor, references: dict[str, torch.Tensor]) -> str:
+    for name, ref in references.items():
+        if ref.shape[-2:] == chunk.shape[-2:] and torch.allclose(chunk.float().cpu(), ref.expand_as(chunk.cpu()),
+                                                                 atol=1e-4, rtol=1e-4):
+            return name
+    return "unknown"
+
+
+class RecordingModel:
+    @classmethod
+    def INPUT_TYPES(cls):
+        conds = {name: ("CONDITIONING",) for name in REFERENCE_NAMES}
+        return {"required": {"model": ("MODEL",), **conds, "path": ("STRING", {"default": ""})}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "wrap"
+    CATEGORY = "_for_testing"
+
+    def wrap(self, model, scene_positive, scene_negative, text_positive, text_negative, path):
+        references = {name: cond[0][0].float().cpu() for name, cond in
+                      zip(REFERENCE_NAMES, (scene_positive, scene_negative, text_positive, text_negative))}
+
+        def wrapper(apply_model, args):
+            c = args["c"]
+            order = list(args["cond_or_uncond"])
+            chunks = c["c_crossattn"].chunk(len(order))
+            sigmas = c.get("transformer_options", {}).get("sample_sigmas")
+            record = {
+                "sigma": float(args["timestep"].flatten()[0]),
+                "sample_sigmas": None if sigmas is None else [float(s) for s in sigmas.tolist()],
+                "chunks": [[kind, _label(chunk, references)] for kind, chunk in zip(order, chunks)],
+            }
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+            return apply_model(args["input"], args["timestep"], **c)
+
+        patched = model.clone()
+        patched.set_model_unet_function_wrapper(wrapper)
+        return (patched,)
+
+
+NODE_CLASS_MAPPINGS = {"GlyphSRTest_RecordingModel": RecordingModel}
+NODE_DISPLAY_NAME_MAPPINGS = {"GlyphSRTest_RecordingModel": "GlyphSR Test Recording Model"}
