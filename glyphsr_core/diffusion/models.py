@@ -279,7 +279,7 @@ def controlnet_from_state_dict(state_dict: dict[str, torch.Tensor], unet: Any, n
         controlnet.load_state_dict(state_dict, strict=True)
     except RuntimeError as exc:
         raise ModelLoadError(f"{name} does not match the base model's UNet (wrong family or size?): {exc}") from exc
-    return controlnet.to(dtype=unet.dtype)
+    return controlnet if controlnet.dtype == unet.dtype else controlnet.to(dtype=unet.dtype)
 
 
 def load_controlnet(path: str | Path, unet: Any, what: str = "ControlNet") -> Any:

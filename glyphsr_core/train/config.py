@@ -142,6 +142,8 @@ def _section(cls: type, raw: Any, name: str) -> Any:
     values = {}
     for key, value in raw.items():
         default = getattr(cls(), key)
+        if isinstance(default, float) and isinstance(value, str):
+            value = _float_from_text(value, f"{name}.{key}")  # PyYAML reads 1e-6 (no dot) as a string
         if isinstance(default, bool) and not isinstance(value, bool):
             raise ConfigError(f"{name}.{key} must be true or false; got {value!r}")
         if isinstance(default, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -153,6 +155,13 @@ def _section(cls: type, raw: Any, name: str) -> Any:
             raise ConfigError(f"{name}.{key} must be a {type(default).__name__}; got {value!r}")
         values[key] = value
     return cls(**values)
+
+
+def _float_from_text(value: str, name: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number; got {value!r}") from None
 
 
 def config_from_dict(raw: dict[str, Any]) -> TrainConfig:

@@ -282,12 +282,10 @@ def train(config: TrainConfig, models: Models | None = None, accelerator: Any = 
                                  num_training_steps=t.max_steps * accelerator.num_processes)
     text, optimizer, lr_scheduler = accelerator.prepare(models.text, optimizer, lr_scheduler)
 
-    step = 0
+    step, checkpoint = 0, None
     if t.resume_from_checkpoint:
         checkpoint = find_checkpoint(out_dir, t.resume_from_checkpoint)
-        accelerator.load_state(str(checkpoint))
         step = int(json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))["step"])
-        accelerator.print(f"resumed from {checkpoint} at step {step}")
     if accelerator.is_main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.json").write_text(json.dumps(config_to_dict(config), indent=2), encoding="utf-8")
@@ -298,11 +296,15 @@ def train(config: TrainConfig, models: Models | None = None, accelerator: Any = 
                                stop=t.max_steps * accumulation)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
                                          num_workers=config.data.num_workers)
+    batches = iter(loader)  # starting the loader draws from the RNG: do it before the RNG state is restored
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+        accelerator.print(f"resumed from {checkpoint} at step {step}")
     result = TrainResult(step=step)
     log_path = out_dir / "train_log.jsonl"
     started, seen, window = time.perf_counter(), 0, []
     text.train()
-    for batch in loader:
+    for batch in batches:
         with accelerator.accumulate(text):
             with accelerator.autocast():
                 loss = training_loss(models, text, batch, noise_scheduler, encode, beta=t.beta,

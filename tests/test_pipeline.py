@@ -1,0 +1,226 @@
+"""The headless GLYPH-SR pipeline on tiny random diffusers models (CPU).
+
+Checks that the custom denoising loop is the diffusers ControlNet loop (exact match with beta 0),
+that ping-pong and TS fusion change only what they should, and that `upscale` runs end to end,
+from files, through the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+pytest.importorskip("diffusers")
+pytest.importorskip("transformers")
+
+from glyphsr_core.diffusion.models import (MissingWeightsError, controlnet_from_state_dict, controlnet_state_dict,
+                                           load_base, load_controlnet, make_scheduler)
+from glyphsr_core.diffusion.tiny import build_tiny_controlnet, write_tiny_models
+from glyphsr_core.pipeline import GlyphSRPipeline, PipelineInputError
+from glyphsr_core.schedule import PingPong
+from glyphsr_core.tscontrolnet import TSBundle, init_text_from_scene, write_bundle
+from glyphsr_core.types import OcrResult, TextRegion
+
+STEPS = 3
+ONLY_SCENE = PingPong(schedule="pattern", pattern="S", cfg=5.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny_models")
+    return {family: write_tiny_models(root, family) for family in ("sd15", "sdxl")}
+
+
+@pytest.fixture(scope="module")
+def sd15(tiny_files):
+    base = load_base(tiny_files["sd15"]["base"])
+    scene = load_controlnet(tiny_files["sd15"]["scene_controlnet"], base.unet)
+    # a text branch that differs from the scene branch (as after training)
+    text = build_tiny_controlnet(base.unet, seed=99)
+    return base, scene, text
+
+
+def _control(seed: int = 1, size: int = 64) -> torch.Tensor:
+    return torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def _gen(seed: int = 3) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("family", ["sd15", "sdxl"])
+def test_beta_zero_matches_plain_diffusers_controlnet_pipeline(tiny_files, family):
+    base = load_base(tiny_files[family]["base"])
+    scene = load_controlnet(tiny_files[family]["scene_controlnet"], base.unet)
+    text = build_tiny_controlnet(base.unet, seed=5)
+    pipe = GlyphSRPipeline(base, scene, text, beta=0.5)
+    control = _control()
+    cond = pipe.encode("a shop front", "blurry")
+    ours = pipe.sample(control, cond, beta=0.0, steps=STEPS, pingpong=ONLY_SCENE, generator=_gen(), output="latent")
+
+    plain = base.controlnet_pipeline(scene)
+    plain.scheduler = make_scheduler("euler", base.scheduler.config)
+    plain.set_progress_bar_config(disable=True)
+    reference = plain(prompt="a shop front", negative_prompt="blurry", image=control, num_inference_steps=STEPS,
+                      guidance_scale=5.0, generator=_gen(), output_type="latent").images
+    assert torch.equal(ours, reference)
+    # and the text branch really matters when beta > 0
+    fused = pipe.sample(control, cond, beta=0.5, steps=STEPS, pingpong=ONLY_SCENE, generator=_gen(), output="latent")
+    assert (fused - reference).abs().max() > 1e-3
+
+
+def test_pingpong_with_identical_prompts_matches_a_plain_run(sd15):
+    base, scene, text = sd15
+    pipe = GlyphSRPipeline(base, scene, text, beta=0.5)
+    control = _control()
+    same = pipe.encode("sign board", "noise")
+    plain = pipe.sample(control, same, steps=4, pingpong=ONLY_SCENE, generator=_gen(), output="latent")
+    alternating = PingPong(schedule="alternate", cfg=5.0, text_cfg=5.0)
+    pingpong = pipe.sample(control, same, pipe.encode("sign board", "noise"), steps=4, pingpong=alternating,
+                           generator=_gen(), output="latent")
+    assert torch.equal(plain, pingpong)
+    other = pipe.sample(control, same, pipe.encode('the text "OPEN"', "halos"), steps=4, pingpong=alternating,
+                        generator=_gen(), output="latent")
+    assert (other - plain).abs().max() > 1e-4
+
+
+def test_schedule_picks_the_prompt_pair_per_step(sd15):
+    base, scene, text = sd15
+    pipe = GlyphSRPipeline(base, scene, text)
+    seen = []
+    pingpong = PingPong(schedule="alternate_then_text", switch_at=0.5, cfg=3.0, cfg_start=1.5)
+    pipe.sample(_control(), pipe.encode("a", ""), pipe.encode("b", ""), steps=6, pingpong=pingpong, generator=_gen(),
+                output="latent", callback=lambda i, n, branch: seen.append(branch[0].upper()))
+    assert "".join(seen) == pingpong.branches(6) == "STSTTT"
+
+
+def test_text_copy_of_scene_gives_the_scene_result_for_any_beta(sd15):
+    base, scene, _ = sd15
+    copy = controlnet_from_state_dict(init_text_from_scene(controlnet_state_dict(scene)), base.unet)
+    pipe = GlyphSRPipeline(base, scene, copy)
+    cond = pipe.encode("x", "y")
+    scene_only = pipe.sample(_control(), cond, beta=0.0, steps=2, pingpong=ONLY_SCENE, generator=_gen(), output="latent")
+    for beta in (0.3, 1.0):
+        fused = pipe.sample(_control(), cond, beta=beta, steps=2, pingpong=ONLY_SCENE, generator=_gen(), output="latent")
+        torch.testing.assert_close(fused, scene_only, rtol=1e-4, atol=1e-4)
+
+
+def test_beta_map_fuses_inside_the_mask_only(sd15):
+    from glyphsr_core.fusion import beta_map_from_mask
+
+    base, scene, text = sd15
+    pipe = GlyphSRPipeline(base, scene, text)
+    cond = pipe.encode("x", "y")
+    kwargs = dict(steps=2, pingpong=ONLY_SCENE, output="latent")
+    empty = beta_map_from_mask(torch.zeros(1, 64, 64), beta_text=1.0, beta_scene=0.0)
+    full = beta_map_from_mask(torch.ones(1, 64, 64), beta_text=1.0, beta_scene=0.0)
+    assert torch.equal(pipe.sample(_control(), cond, beta_map=empty, generator=_gen(), **kwargs),
+                       pipe.sample(_control(), cond, beta=0.0, generator=_gen(), **kwargs))
+    assert torch.equal(pipe.sample(_control(), cond, beta_map=full, generator=_gen(), **kwargs),
+                       pipe.sample(_control(), cond, beta=1.0, generator=_gen(), **kwargs))
+
+
+def test_zero_initialised_glyph_channel_ignores_the_glyph_until_trained(sd15):
+    base, scene, _ = sd15
+    text = controlnet_from_state_dict(init_text_from_scene(controlnet_state_dict(scene), glyph_channel=True), base.unet)
+    assert text.config.conditioning_channels == 4
+    pipe = GlyphSRPipeline(base, scene, text, text_hint="lq+glyph", beta=1.0)
+    cond = pipe.encode("x", "y")
+    kwargs = dict(steps=2, pingpong=ONLY_SCENE, output="latent")
+    black = pipe.sample(_control(), cond, glyph=torch.zeros(1, 1, 64, 64), generator=_gen(), **kwargs)
+    white = pipe.sample(_control(), cond, glyph=torch.ones(1, 1, 64, 64), generator=_gen(), **kwargs)
+    assert torch.equal(black, white)
+    with torch.no_grad():
+        text.controlnet_cond_embedding.conv_in.weight[:, 3:] += 0.5
+    assert not torch.equal(black, pipe.sample(_control(), cond, glyph=torch.ones(1, 1, 64, 64), generator=_gen(),
+                                              **kwargs))
+    with pytest.raises(PipelineInputError, match="glyph"):
+        pipe.sample(_control(), cond, **kwargs)
+
+
+def test_bad_inputs_are_named(sd15):
+    base, scene, text = sd15
+    pipe = GlyphSRPipeline(base, scene)
+    cond = pipe.encode("x", "y")
+    with pytest.raises(PipelineInputError, match="multiple of 8"):
+        pipe.sample(torch.rand(1, 3, 60, 64), cond, steps=1)
+    with pytest.raises(PipelineInputError, match="text branch"):
+        pipe.sample(_control(), cond, beta=0.5, steps=1)
+    with pytest.raises(PipelineInputError, match="text_hint"):
+        GlyphSRPipeline(base, scene, text, text_hint="lq+glyph")
+
+
+def _sign(size=(24, 16)) -> Image.Image:
+    image = Image.new("RGB", size, (30, 60, 200))
+    ImageDraw.Draw(image).rectangle((4, 4, 19, 11), fill=(250, 250, 250))
+    return image
+
+
+@pytest.fixture(scope="module")
+def bundle_file(tiny_files, sd15, tmp_path_factory):
+    base, scene, _ = sd15
+    text_sd = init_text_from_scene(controlnet_state_dict(scene), glyph_channel=True)
+    text_sd["controlnet_cond_embedding.conv_in.weight"][:, 3:] = 0.1
+    path = tmp_path_factory.mktemp("bundle") / "ts_text.safetensors"
+    return write_bundle(path, TSBundle(scene=None, text=text_sd, beta=0.6, text_hint="lq+glyph", base="other"))
+
+
+def test_upscale_end_to_end_from_files(tiny_files, bundle_file):
+    files = tiny_files["sd15"]
+    pipe = GlyphSRPipeline.from_files(files["base"], files["scene_controlnet"], bundle_file, device="cpu")
+    assert pipe.text_hint == "lq+glyph" and pipe.beta == pytest.approx(0.6)
+    words = OcrResult(24, 16, (TextRegion("OPEN", 0.9, ((0.1, 0.2), (0.8, 0.2), (0.8, 0.7), (0.1, 0.7))),))
+    result = pipe.upscale(_sign(), scale=4, text=words, caption="a blue sign", steps=3, seed=1, beta_scene=0.2,
+                          mask_dilation=2)
+    assert result.image.size == (96, 64) == result.size
+    assert '"OPEN"' in result.prompts.text_positive and "a blue sign" in result.prompts.scene_positive
+    assert result.schedule == "STS"  # alternate_then_text: 0.9 of 3 steps leaves no text-only step
+    again = pipe.upscale(_sign(), scale=4, text=words, caption="a blue sign", steps=3, seed=1, beta_scene=0.2,
+                         mask_dilation=2)
+    assert list(again.image.getdata()) == list(result.image.getdata())
+
+
+def test_upscale_with_ocr_and_odd_scale(tiny_files):
+    pytest.importorskip("rapidocr")
+    files = tiny_files["sd15"]
+    pipe = GlyphSRPipeline.from_files(files["base"], files["scene_controlnet"], device="cpu")
+    result = pipe.upscale(_sign((30, 20)), scale=2.5, steps=2, color_fix="adain")
+    assert result.image.size == (75, 50)  # worked at 72x48 (multiples of 8), resized to the exact target
+    assert result.info["work_size"] == (72, 48)
+    assert isinstance(result.ocr, OcrResult)
+
+
+def test_upscale_cli_writes_image_and_report(tiny_files, bundle_file, tmp_path):
+    from glyphsr_core.cli import main
+
+    files = tiny_files["sd15"]
+    _sign().save(tmp_path / "in.png")
+    out = tmp_path / "out" / "up.png"
+    code = main(["upscale", str(tmp_path / "in.png"), "-o", str(out), "--scale", "2", "--base", str(files["base"]),
+                 "--scene-controlnet", str(files["scene_controlnet"]), "--ts-controlnet", str(bundle_file),
+                 "--steps", "2", "--cfg", "3", "--seed", "5", "--text", "OPEN @ 0.1,0.2,0.8,0.7", "--device", "cpu"])
+    assert code == 0
+    assert Image.open(out).size == (48, 32)
+    report = json.loads((tmp_path / "out" / "up_report.json").read_text())
+    assert report["ocr"]["regions"][0]["text"] == "OPEN"
+    assert report["schedule"] == "ST" and report["prompts"]["text_positive"].startswith('the text "OPEN"')
+
+
+def test_missing_weights_say_what_to_provide(tiny_files, tmp_path, capsys):
+    from glyphsr_core.cli import main
+
+    files = tiny_files["sd15"]
+    _sign().save(tmp_path / "in.png")
+    missing = tmp_path / "nope.safetensors"
+    code = main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "o.png"), "--base", str(files["base"]),
+                 "--scene-controlnet", str(missing)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "scene ControlNet not found" in err and str(missing) in err
+    with pytest.raises(MissingWeightsError, match="--base-config"):
+        load_base(files["scene_controlnet"])  # a single file without its config folder
+    with pytest.raises(MissingWeightsError, match="model_index.json"):
+        load_base(tmp_path)
