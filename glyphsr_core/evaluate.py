@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
                           seed=args.seed, limit=args.limit, min_confidence=args.min_confidence,
                           ocr_scale=args.ocr_scale, progress=progress)
     except OcrUnavailableError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(format_table(report))
     for line in format_skips(report):
