@@ -481,7 +481,10 @@ def make_corpus(config: CorpusConfig, n: int, workers: int = 1, progress: Any = 
             rows = (make_sample(config, i) for i in range(n))
             pool = None
         else:
-            pool = multiprocessing.get_context().Pool(workers, initializer=_init_worker, initargs=(config,))
+            # fork where available: workers need only numpy/Pillow, and spawn/forkserver would re-run
+            # `python -m glyphsr_core`'s __main__ in every worker
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+            pool = multiprocessing.get_context(method).Pool(workers, initializer=_init_worker, initargs=(config,))
             rows = pool.imap(_work, range(n), chunksize=4)
         try:
             for done, (row, sample_problems) in enumerate(rows, start=1):
