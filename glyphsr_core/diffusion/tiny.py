@@ -47,8 +47,14 @@ def _text_encoder(vocab_size: int, hidden: int, projection: int | None) -> Any:
     return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
 
 
-def build_tiny_base(family: str = "sd15", seed: int = 0) -> BaseModel:
-    """A tiny random base model of `family` ("sd15" or "sdxl"), deterministic for a seed."""
+def build_tiny_base(family: str = "sd15", seed: int = 0, *, text_width: int = 32,
+                    unet_config: dict[str, Any] | None = None) -> BaseModel:
+    """A tiny random base model of `family` ("sd15" or "sdxl"), deterministic for a seed.
+
+    `text_width` (the text encoder width = SD1.5 cross-attention width) and `unet_config` (UNet
+    keyword overrides) let tests mirror another tiny model, e.g. the integration harness's
+    ComfyUI-built UNet (320 channels, one level, cross-attention width 768).
+    """
     require_diffusers()
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
@@ -56,7 +62,7 @@ def build_tiny_base(family: str = "sd15", seed: int = 0) -> BaseModel:
         raise ValueError(f"family must be one of {FAMILIES}; got {family!r}")
     torch.manual_seed(seed)
     tokenizer = _tokenizer()
-    hidden = 32
+    hidden = int(text_width)
     unet_kwargs: dict[str, Any] = dict(
         sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
@@ -72,6 +78,7 @@ def build_tiny_base(family: str = "sd15", seed: int = 0) -> BaseModel:
                            use_linear_projection=True, transformer_layers_per_block=(1, 1))
     else:
         unet_kwargs.update(cross_attention_dim=hidden)
+    unet_kwargs.update(unet_config or {})
     base.unet = UNet2DConditionModel(**unet_kwargs)
     base.vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8, 16, 16),
                              down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,

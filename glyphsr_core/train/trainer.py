@@ -170,12 +170,15 @@ def training_loss(models: Models, text: Any, batch: dict[str, Any], noise_schedu
 # bundles
 
 def text_branch_for_bundle(text_sd: dict, scene_file_sd: dict | None, unet: Any) -> dict:
-    """The trained text branch in the scene file's own layout (so both branches of a bundle match)."""
+    """The trained text branch in the scene file's own layout and precision (both branches of a bundle match)."""
     from ..diffusion.layout import diffusers_to_original
 
-    if scene_file_sd is None or "controlnet_cond_embedding.conv_in.weight" in scene_file_sd:
+    if scene_file_sd is None:
         return text_sd
-    return diffusers_to_original(text_sd, scene_file_sd, unet)
+    if "controlnet_cond_embedding.conv_in.weight" not in scene_file_sd:
+        text_sd = diffusers_to_original(text_sd, scene_file_sd, unet)
+    dtype = next(t.dtype for t in scene_file_sd.values() if t.is_floating_point())  # e.g. fp16 files stay fp16
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in text_sd.items()}
 
 
 def save_bundles(models: Models, text: Any, out_dir: Path, beta: float, tag: str) -> dict[str, Path]:
