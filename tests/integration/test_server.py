@@ -162,7 +162,7 @@ def test_tiny_sd15_with_controlnet_samples(comfy_server, tiny_sd15, tiny_control
             assert im.size == (64, 64)
             outputs.append(np.asarray(im.convert("RGB"), dtype=np.float32))
     assert np.isfinite(outputs[1]).all() and outputs[1].std() > 0
-    assert np.abs(outputs[0] - outputs[1]).mean() > 0.5, "the tiny ControlNet did not change the result"
+    assert np.abs(outputs[0] - outputs[1]).mean() > 3.0, "the tiny ControlNet did not change the result"
 
 
 def test_invalid_prompt_is_rejected_with_details(comfy_server):

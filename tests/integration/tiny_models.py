@@ -10,13 +10,15 @@ Two halves live in this file:
 
 Models (random init, fixed seed, fp16 on disk):
 
-- "sd15": an SD1.5 checkpoint. The UNet keeps SD1.5's widths (model_channels 320, context 768,
-  8 heads) so ComfyUI's detection still picks the SD15 model config, but has one level with one
-  res block. CLIP-L is full size (its shape is fixed). The VAE is TAESD by default (fast decode,
-  ComfyUI recognises `taesd_decoder.*` inside a checkpoint); "sd15_fullvae" carries the standard
-  SD1.x KL VAE instead (~464 MiB file, slower decode).
-- "controlnet": an SD1.5 ControlNet in the original `control_model.*` layout matching the tiny UNet
-  (3-channel RGB hint). Its zero convs are NOT zero, so it visibly changes the sampler output.
+- "sd15" (~290 MiB): an SD1.5 checkpoint. The UNet keeps SD1.5's widths (model_channels 320,
+  context 768, 8 heads) so ComfyUI's detection still picks the SD15 model config, but has one level
+  with one res block; its output is scaled to predict unit-spread noise. CLIP-L is full size (its
+  shape is fixed). The VAE is TAESD (fast decode; ComfyUI recognises `taesd_decoder.*` inside a
+  checkpoint), scaled so sampler outputs decode to mid-grey images with visible variation.
+- "sd15_fullvae" (~445 MiB): the same with the standard SD1.x KL VAE (slower decode).
+- "controlnet" (~30 MiB): an SD1.5 ControlNet in the original `control_model.*` layout matching the
+  tiny UNet (3-channel RGB hint). Its zero convs are random, not zero, so it visibly changes the
+  sampler output (strength 0 vs 1: ~15/255 mean change at 64 px).
 - "controlnet_glyph": the same with a 6-channel hint (LQ RGB + 3-channel glyph); ComfyUI infers the
   hint channels from `input_hint_block.0.weight`.
 
@@ -38,7 +40,10 @@ from pathlib import Path
 
 SEED = 20260311
 # Bump when a builder changes: cached files with another version are rebuilt.
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "3"
+# Latent spread (std) the tiny random UNet leaves after a few sampler steps; TAESD is scaled to it
+# (measured: strength 0 vs 1 of the tiny ControlNet then moves 64 px outputs by ~15/255 on average).
+TAESD_LATENT_SPREAD = 40.0
 
 # kind -> (file name, ComfyUI models sub-folder)
 MODEL_KINDS: dict[str, tuple[str, str]] = {
@@ -206,8 +211,12 @@ def _unet_state_dict() -> dict:
     unet = UNetModel(**TINY_SD15_UNET, dtype=torch.float32, device="cpu",
                      operations=comfy.ops.disable_weight_init)
     _random_init(unet, SEED)
-    with torch.no_grad():  # keep the predicted noise modest so a few sampler steps stay finite
-        unet.out[2].weight.mul_(0.1)
+    with torch.no_grad():  # predict noise of unit spread, like a trained model, so ControlNet residuals show
+        g = torch.Generator().manual_seed(SEED)
+        x, context = torch.randn(2, 4, 16, 16, generator=g), torch.randn(2, 77, 768, generator=g)
+        eps = unet(x, torch.tensor([500.0, 900.0]), context=context)
+        unet.out[2].weight.div_(eps.std())
+        unet.out[2].bias.zero_()
     return unet.state_dict()
 
 
@@ -243,14 +252,14 @@ def _calibrate_taesd(vae) -> None:
 
     Default init shrinks the signal through its ReLU blocks, so raw outputs sit near 0 (black
     after ComfyUI's clamp). Rescale the latent input and the last conv so that latents with the
-    spread a tiny random UNet leaves behind (std ~10-50) decode to about 0.5 +- 0.2.
+    spread a tiny random UNet leaves behind decode to about 0.5 +- 0.2.
     """
     import torch
 
     decoder = vae.taesd_decoder
     with torch.no_grad():
-        vae.vae_scale.fill_(0.05)
-        z = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(SEED)) * 30.0
+        vae.vae_scale.fill_(1.0 / TAESD_LATENT_SPREAD)
+        z = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(SEED)) * TAESD_LATENT_SPREAD
         features = decoder[:-1]((z - vae.vae_shift) * vae.vae_scale)
         last = decoder[-1]
         y = last(features)
