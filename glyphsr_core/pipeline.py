@@ -251,6 +251,9 @@ class GlyphSRPipeline:
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents -> images [B,3,H,W] in 0..1 (the diffusers pipeline's own un-scaling)."""
         vae = self.base.vae
+        upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False)  # SDXL VAE overflows in fp16
+        if upcast:
+            vae.to(torch.float32)
         mean, std = getattr(vae.config, "latents_mean", None), getattr(vae.config, "latents_std", None)
         latents = latents.to(vae.dtype)
         if mean is not None and std is not None:
@@ -260,6 +263,8 @@ class GlyphSRPipeline:
         else:
             latents = latents / vae.config.scaling_factor
         image = vae.decode(latents, return_dict=False)[0]
+        if upcast:
+            vae.to(torch.float16)
         return self.pipe.image_processor.postprocess(image, output_type="pt").float()
 
     # ----------------------------------------------------------------------------------------------

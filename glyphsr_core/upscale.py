@@ -53,6 +53,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-confidence", type=float, default=0.5, help="drop OCR words read with lower confidence")
     parser.add_argument("--max-words", type=int, default=24, help="most distinct words in the text prompt")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
+                        help="weights and math: auto = fp16 on CUDA, fp32 on CPU (half precision is very slow on CPUs)")
 
 
 def _read_text(value: str, width: int, height: int):
@@ -81,8 +83,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
     pingpong = PingPong(schedule=args.schedule, switch_at=args.switch_at, pattern=args.pattern, cfg=args.cfg,
                         text_cfg=args.cfg if args.text_cfg is None else args.text_cfg, cfg_start=args.cfg_start)
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    precision = args.precision if args.precision != "auto" else ("fp16" if device.startswith("cuda") else "fp32")
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
     pipeline = GlyphSRPipeline.from_files(args.base, args.scene_controlnet, args.ts_controlnet,
-                                          base_config=args.base_config, device=args.device)
+                                          base_config=args.base_config, device=device, dtype=dtype)
     captioner = None
     if args.vlm is not None and not args.caption:
         from .vlm import load_captioner

@@ -154,8 +154,9 @@ def test_loss_on_a_fixed_batch_goes_down(corpus, tmp_path):
 
     config = _config(corpus, tmp_path)
     models = load_models(config)
-    dataset = CorpusDataset(split_corpus(__import__("glyphsr_core.data.corpus", fromlist=["x"]).load_corpus(corpus), 2)[0],
-                            [4], 64)
+    from glyphsr_core.data.corpus import load_corpus
+
+    dataset = CorpusDataset(split_corpus(load_corpus(corpus), 2)[0], [4], 64)
     batch = collate([dataset[key] for key in StepBatchSampler(len(dataset), 2, seed=0).batch(0)])
     scheduler = DDPMScheduler.from_config(models.base.scheduler.config)
     encode = prompt_encoder(models.base, models.scene)

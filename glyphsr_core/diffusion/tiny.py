@@ -47,13 +47,14 @@ def _text_encoder(vocab_size: int, hidden: int, projection: int | None) -> Any:
     return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
 
 
-def build_tiny_base(family: str = "sd15", seed: int = 0, *, text_width: int = 32,
+def build_tiny_base(family: str = "sd15", seed: int = 0, *, text_width: int = 32, text_width_2: int | None = None,
                     unet_config: dict[str, Any] | None = None) -> BaseModel:
     """A tiny random base model of `family` ("sd15" or "sdxl"), deterministic for a seed.
 
     `text_width` (the text encoder width = SD1.5 cross-attention width) and `unet_config` (UNet
     keyword overrides) let tests mirror another tiny model, e.g. the integration harness's
-    ComfyUI-built UNet (320 channels, one level, cross-attention width 768).
+    ComfyUI-built UNet (320 channels, one level, cross-attention width 768). SDXL: the second text
+    encoder is `text_width_2` wide (default `text_width`); cross-attention width is their sum.
     """
     require_diffusers()
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
@@ -70,11 +71,12 @@ def build_tiny_base(family: str = "sd15", seed: int = 0, *, text_width: int = 32
     base = BaseModel(family=family, unet=None, vae=None, text_encoder=_text_encoder(len(tokenizer), hidden, None),
                      tokenizer=tokenizer, scheduler=None)
     if family == "sdxl":
-        base.text_encoder_2 = _text_encoder(len(tokenizer), hidden, projection=hidden)
+        hidden_2 = int(text_width_2 or hidden)
+        base.text_encoder_2 = _text_encoder(len(tokenizer), hidden_2, projection=hidden_2)
         base.tokenizer_2 = _tokenizer()
-        time_dim = 8
-        unet_kwargs.update(cross_attention_dim=2 * hidden, addition_embed_type="text_time",
-                           addition_time_embed_dim=time_dim, projection_class_embeddings_input_dim=6 * time_dim + hidden,
+        time_dim = int((unet_config or {}).get("addition_time_embed_dim", 8))
+        unet_kwargs.update(cross_attention_dim=hidden + hidden_2, addition_embed_type="text_time",
+                           addition_time_embed_dim=time_dim, projection_class_embeddings_input_dim=6 * time_dim + hidden_2,
                            use_linear_projection=True, transformer_layers_per_block=(1, 1))
     else:
         unet_kwargs.update(cross_attention_dim=hidden)
@@ -89,13 +91,42 @@ def build_tiny_base(family: str = "sd15", seed: int = 0, *, text_width: int = 32
     return base.freeze()
 
 
-def build_tiny_controlnet(unet: Any, seed: int = 0, conditioning_channels: int = 3, zero_scale: float = 0.5) -> Any:
+#: UNet keywords of the real SD1.5 / SDXL UNets (for random full-size models: memory and speed benchmarks)
+FULL_SIZE_UNET = {
+    "sd15": dict(block_out_channels=(320, 640, 1280, 1280), layers_per_block=2, attention_head_dim=8,
+                 norm_num_groups=32, sample_size=64,
+                 down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+                 up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3),
+    "sdxl": dict(block_out_channels=(320, 640, 1280), layers_per_block=2, attention_head_dim=(5, 10, 20),
+                 norm_num_groups=32, sample_size=128, transformer_layers_per_block=(1, 2, 10),
+                 down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                 up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+                 addition_time_embed_dim=256),
+}
+FULL_SIZE_CONDITIONING_CHANNELS = (16, 32, 96, 256)
+
+
+def build_full_size_random_base(family: str = "sd15", seed: int = 0) -> BaseModel:
+    """Random weights at the real SD1.5 / SDXL sizes (UNet, VAE, text encoder widths): for measuring
+    training memory and speed without downloading anything. Text encoders keep 2 layers (frozen,
+    run once per step: their depth barely matters for training memory)."""
+    from diffusers import AutoencoderKL
+
+    base = build_tiny_base(family, seed, text_width=768, text_width_2=1280, unet_config=FULL_SIZE_UNET[family])
+    base.vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
+                             down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                             scaling_factor=0.13025 if family == "sdxl" else 0.18215)
+    return base.freeze()
+
+
+def build_tiny_controlnet(unet: Any, seed: int = 0, conditioning_channels: int = 3, zero_scale: float = 0.5,
+                          embedding_channels: tuple[int, ...] = TINY_CONDITIONING_CHANNELS) -> Any:
     """A tiny ControlNet for `unet` with random weights; its zero convs are NOT zero (scaled random),
     so it visibly changes the UNet's output like a trained ControlNet does."""
     from diffusers import ControlNetModel
 
     torch.manual_seed(seed)
-    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=TINY_CONDITIONING_CHANNELS,
+    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=embedding_channels,
                                            load_weights_from_unet=True, conditioning_channels=conditioning_channels)
     generator = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():

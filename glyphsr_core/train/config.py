@@ -8,7 +8,6 @@ keys are errors, so a typo never silently trains with a default.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,6 +185,10 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
         raise FileNotFoundError(f"training config not found: {path}")
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".toml":
+        try:
+            import tomllib
+        except ImportError:  # Python < 3.11
+            raise ConfigError(f"{path}: TOML configs need Python 3.11+; use YAML instead") from None
         raw = tomllib.loads(text)
     elif path.suffix.lower() in (".yaml", ".yml"):
         raw = yaml.safe_load(text) or {}

@@ -93,6 +93,9 @@ def load_models(config: TrainConfig) -> Models:
 def prompt_encoder(base: BaseModel, scene: Any):
     """A function prompts -> (token embeddings, SDXL pooled embeddings or None), via diffusers' encode_prompt."""
     pipe = base.controlnet_pipeline(scene)
+    # diffusers warns on every batch whose prompt CLIP truncates; build_prompts already caps the words
+    for name in ("diffusers.pipelines.controlnet.pipeline_controlnet", "diffusers.pipelines.controlnet.pipeline_controlnet_sd_xl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
     @torch.no_grad()
     def encode(prompts: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -146,7 +149,7 @@ def training_loss(models: Models, text: Any, batch: dict[str, Any], noise_schedu
     with torch.no_grad():
         scene_down, scene_mid = models.scene(noisy, timesteps, encoder_hidden_states=embeds, controlnet_cond=control,
                                              added_cond_kwargs=added, return_dict=False)
-    text_cond = text_hint_input(control, batch["glyph"].to(device, weight_dtype), text)
+    text_cond = text_hint_input(control, batch["glyph"].to(device, weight_dtype), models.text)  # unwrapped: .config
     text_down, text_mid = text(noisy, timesteps, encoder_hidden_states=embeds, controlnet_cond=text_cond,
                                added_cond_kwargs=added, return_dict=False)
     down, mid = res.fuse((tuple(scene_down), scene_mid), (tuple(text_down), text_mid), beta)
