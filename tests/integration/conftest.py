@@ -97,6 +97,10 @@ def comfy_server():
             shutil.rmtree(base, ignore_errors=True)
 
 
+def pytest_sessionfinish(session, exitstatus):
+    tiny_models.remove_session_cache()
+
+
 def _tiny_fixture(kind: str):
     @pytest.fixture(scope="session")
     def fixture(comfy_server):

@@ -147,6 +147,14 @@ def cache_dir() -> Path:
 _SESSION_CACHE: Path | None = None
 
 
+def remove_session_cache() -> None:
+    """Delete this process's temporary model cache (never $GLYPHSR_TEST_CACHE)."""
+    global _SESSION_CACHE
+    if _SESSION_CACHE is not None:
+        shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
+        _SESSION_CACHE = None
+
+
 def ensure_model(kind: str, comfyui_dir: Path | str | None = None) -> Path:
     """Path of the cached tiny model of `kind`, building it on first use."""
     name, _folder = MODEL_KINDS[kind]
