@@ -175,7 +175,7 @@ class GlyphSRPipeline:
                glyph: torch.Tensor | None = None, beta: float | None = None, beta_map: Any = None,
                steps: int = DEFAULT_STEPS, pingpong: PingPong = DEFAULT_PINGPONG, scheduler: str | None = "euler",
                generator: torch.Generator | None = None, controlnet_scale: float = 1.0,
-               latents: torch.Tensor | None = None, output: str = "image",
+               latents: torch.Tensor | None = None, denoise: float = 1.0, output: str = "image",
                callback: Callable[[int, int, str], None] | None = None) -> torch.Tensor:
         """Denoise from noise guided by the control image; returns images [B,3,H,W] in 0..1 (or latents).
 
@@ -183,6 +183,9 @@ class GlyphSRPipeline:
         Step i uses the `scene` or `text` prompt pair as `pingpong` says; the control residuals are
         `(1 - beta) * scene + beta * text` (a `fusion.BetaMap` replaces the scalar), with the
         text branch skipped when beta is 0 and no map is given. `scheduler` None keeps the base's.
+        `denoise` < 1 starts from the control image's latents noised to that fraction of the schedule
+        and runs only the remaining steps (as diffusers' img2img ControlNet pipeline does); the
+        ping-pong schedule then counts the steps that run.
         """
         if control.ndim != 4 or control.shape[1] != 3:
             raise PipelineInputError(f"control must be an image batch [B, 3, H, W] in 0..1; got {tuple(control.shape)}")
@@ -208,10 +211,27 @@ class GlyphSRPipeline:
         control = control.to(device=self.device, dtype=dtype)
         text_control = self.text_hint_image(control, glyph) if use_text else None
 
+        if not 0.0 < denoise <= 1.0:
+            raise PipelineInputError(f"denoise must be in (0, 1]; got {denoise}")
         sched.set_timesteps(steps, device=self.device)
         timesteps = sched.timesteps
-        latents = self.pipe.prepare_latents(batch, self.base.unet.config.in_channels, height, width,
-                                            scene.positive.dtype, self.device, generator, latents)
+        if denoise < 1.0:
+            start = steps - min(int(steps * denoise), steps)
+            timesteps = timesteps[start * sched.order:]
+            if len(timesteps) == 0:
+                raise PipelineInputError(f"denoise {denoise} of {steps} steps leaves no step to run: raise either")
+            if hasattr(sched, "set_begin_index"):
+                sched.set_begin_index(start * sched.order)
+            from diffusers.utils.torch_utils import randn_tensor
+
+            from .diffusion.models import encode_images
+
+            init = encode_images(self.base.vae, control * 2.0 - 1.0, generator).to(scene.positive.dtype)
+            noise = randn_tensor(init.shape, generator=generator, device=self.device, dtype=init.dtype)
+            latents = sched.add_noise(init, noise, timesteps[:1].repeat(batch))
+        else:
+            latents = self.pipe.prepare_latents(batch, self.base.unet.config.in_channels, height, width,
+                                                scene.positive.dtype, self.device, generator, latents)
         extra_step = self.pipe.prepare_extra_step_kwargs(generator, 0.0)
         conds = {"scene": scene, "text": text}
         total = len(timesteps)
@@ -273,7 +293,7 @@ class GlyphSRPipeline:
                 steps: int = DEFAULT_STEPS, pingpong: PingPong = DEFAULT_PINGPONG, seed: int = 0,
                 scheduler: str = "euler", beta: float | None = None, beta_scene: float | None = None,
                 mask_dilation: int = 8, controlnet_scale: float = 1.0, color_fix: str = "wavelet",
-                callback: Callable[[int, int, str], None] | None = None) -> UpscaleResult:
+                denoise: float = 1.0, callback: Callable[[int, int, str], None] | None = None) -> UpscaleResult:
         """Upscale one image the GLYPH-SR way (see the module docstring).
 
         `text` replaces OCR (user-corrected words); `captioner` (glyphsr_core.vlm) writes the caption
@@ -318,7 +338,7 @@ class GlyphSRPipeline:
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
         out = self.sample(control, scene, text_cond, glyph=glyph, beta=beta if self.text_controlnet else 0.0,
                           beta_map=beta_map, steps=steps, pingpong=pingpong, scheduler=scheduler,
-                          generator=generator, controlnet_scale=controlnet_scale, callback=callback)
+                          generator=generator, controlnet_scale=controlnet_scale, denoise=denoise, callback=callback)
         if color_fix != "none":
             from .colorfix import color_fix as fix
 
@@ -327,7 +347,7 @@ class GlyphSRPipeline:
         if result.size != target:
             result = result.resize(target, Image.Resampling.BICUBIC)
         return UpscaleResult(image=result, ocr=text, caption=caption, prompts=prompts,
-                             schedule=pingpong.branches(steps), size=target,
+                             schedule=pingpong.branches(max(1, min(int(steps * denoise), steps))), size=target,
                              info={"work_size": work, "words_dropped": list(prompts.words_dropped)})
 
 

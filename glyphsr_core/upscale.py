@@ -49,6 +49,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="mask fusion: --beta inside the text mask, this outside (default: one beta everywhere)")
     parser.add_argument("--mask-dilation", type=int, default=8, help="grow the text mask by this many output pixels")
     parser.add_argument("--strength", type=float, default=1.0, help="ControlNet strength")
+    parser.add_argument("--denoise", type=float, default=1.0,
+                        help="< 1: start from the upscaled LQ image noised to this fraction (img2img); 1: from noise")
     parser.add_argument("--color-fix", choices=("wavelet", "adain", "none"), default="wavelet")
     parser.add_argument("--min-confidence", type=float, default=0.5, help="drop OCR words read with lower confidence")
     parser.add_argument("--max-words", type=int, default=24, help="most distinct words in the text prompt")
@@ -104,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
                               min_confidence=args.min_confidence, max_words=args.max_words, steps=args.steps,
                               pingpong=pingpong, seed=args.seed, scheduler=args.scheduler, beta=args.beta,
                               beta_scene=args.beta_scene, mask_dilation=args.mask_dilation,
-                              controlnet_scale=args.strength, color_fix=args.color_fix, callback=progress)
+                              controlnet_scale=args.strength, color_fix=args.color_fix, denoise=args.denoise,
+                              callback=progress)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result.image.save(args.out)
     report = {

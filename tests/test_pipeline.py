@@ -72,6 +72,29 @@ def test_beta_zero_matches_plain_diffusers_controlnet_pipeline(tiny_files, famil
     assert (fused - reference).abs().max() > 1e-3
 
 
+def test_denoise_matches_diffusers_img2img_controlnet_pipeline(sd15):
+    from diffusers import StableDiffusionControlNetImg2ImgPipeline
+
+    base, scene, text = sd15
+    pipe = GlyphSRPipeline(base, scene, text)
+    control = _control()
+    steps_run = []
+    ours = pipe.sample(control, pipe.encode("a sign", "blurry"), beta=0.0, steps=4, denoise=0.5, pingpong=ONLY_SCENE,
+                       generator=_gen(), output="latent", callback=lambda i, n, b: steps_run.append(n))
+    assert steps_run == [2, 2]  # half the schedule runs
+    plain = StableDiffusionControlNetImg2ImgPipeline(
+        vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, unet=base.unet, controlnet=scene,
+        scheduler=make_scheduler("euler", base.scheduler.config), safety_checker=None, feature_extractor=None,
+        requires_safety_checker=False)
+    plain.set_progress_bar_config(disable=True)
+    reference = plain(prompt="a sign", negative_prompt="blurry", image=control, control_image=control, strength=0.5,
+                      num_inference_steps=4, guidance_scale=5.0, controlnet_conditioning_scale=1.0, generator=_gen(),
+                      output_type="latent").images
+    torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
+    with pytest.raises(PipelineInputError, match="denoise"):
+        pipe.sample(control, pipe.encode("a", "b"), steps=4, denoise=0.1)
+
+
 def test_pingpong_with_identical_prompts_matches_a_plain_run(sd15):
     base, scene, text = sd15
     pipe = GlyphSRPipeline(base, scene, text, beta=0.5)
@@ -224,3 +247,31 @@ def test_missing_weights_say_what_to_provide(tiny_files, tmp_path, capsys):
         load_base(files["scene_controlnet"])  # a single file without its config folder
     with pytest.raises(MissingWeightsError, match="model_index.json"):
         load_base(tmp_path)
+
+
+def test_upscale_captions_the_lq_image_with_the_vlm(tiny_files, tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from tiny_vlms import build_tiny_llava
+
+    from glyphsr_core.vlm import load_captioner
+
+    captioner = load_captioner(build_tiny_llava(tmp_path / "llava"))
+    calls = []
+
+    class Recording:
+        def caption(self, images):
+            calls.append([im.size for im in images])
+            return captioner.caption(images, max_new_tokens=6, seed=0)
+
+    files = tiny_files["sd15"]
+    pipe = GlyphSRPipeline.from_files(files["base"], files["scene_controlnet"], device="cpu")
+    words = OcrResult(24, 16, ())
+    result = pipe.upscale(_sign(), scale=2, text=words, captioner=Recording(), steps=1)
+    assert calls == [[(24, 16)]]  # the LQ image, once
+    assert result.caption == captioner.caption([_sign()], max_new_tokens=6, seed=0)[0]
+    assert result.prompts.scene_positive.startswith(result.caption)
+    explicit = pipe.upscale(_sign(), scale=2, text=words, captioner=Recording(), caption="given", steps=1)
+    assert len(calls) == 1 and explicit.caption == "given"  # a given caption skips the VLM

@@ -219,6 +219,18 @@ def make_scheduler(name: str, base_config: dict) -> Any:
     return cls.from_config(dict(base_config), **extra)
 
 
+def encode_images(vae: Any, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Images in -1..1 -> scaled latents, as the diffusers pipelines scale them (SDXL-style
+    latents_mean/std honoured). Samples the latent distribution with `generator` (global RNG if None)."""
+    latents = vae.encode(images.to(vae.dtype)).latent_dist.sample(generator)
+    mean, std = getattr(vae.config, "latents_mean", None), getattr(vae.config, "latents_std", None)
+    if mean is not None and std is not None:
+        mean = torch.tensor(mean).view(1, -1, 1, 1).to(latents)
+        std = torch.tensor(std).view(1, -1, 1, 1).to(latents)
+        return (latents - mean) * vae.config.scaling_factor / std
+    return latents * vae.config.scaling_factor
+
+
 # ------------------------------------------------------------------------------------------------
 # ControlNets
 # ------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..diffusion import residuals as res
-from ..diffusion.models import BaseModel, controlnet_from_state_dict, controlnet_state_dict
+from ..diffusion.models import BaseModel, controlnet_from_state_dict, controlnet_state_dict, encode_images
 from .config import TrainConfig, config_to_dict
 
 logger = logging.getLogger(__name__)
@@ -109,17 +109,6 @@ def prompt_encoder(base: BaseModel, scene: Any):
     return encode
 
 
-def encode_latents(vae: Any, images: torch.Tensor) -> torch.Tensor:
-    """Images in -1..1 -> scaled latents (SDXL-style latents_mean/std honoured)."""
-    latents = vae.encode(images.to(vae.dtype)).latent_dist.sample()
-    mean, std = getattr(vae.config, "latents_mean", None), getattr(vae.config, "latents_std", None)
-    if mean is not None and std is not None:
-        mean = torch.tensor(mean).view(1, -1, 1, 1).to(latents)
-        std = torch.tensor(std).view(1, -1, 1, 1).to(latents)
-        return (latents - mean) * vae.config.scaling_factor / std
-    return latents * vae.config.scaling_factor
-
-
 def text_hint_input(control: torch.Tensor, glyph: torch.Tensor, text_controlnet: Any) -> torch.Tensor:
     extra = int(text_controlnet.config.conditioning_channels) - control.shape[1]
     if extra <= 0:
@@ -133,7 +122,7 @@ def training_loss(models: Models, text: Any, batch: dict[str, Any], noise_schedu
     """The diffusion loss of one batch; gradients reach only `text` (the text branch)."""
     base = models.base
     with torch.no_grad():
-        latents = encode_latents(base.vae, batch["hq"].to(device, weight_dtype)).float()
+        latents = encode_images(base.vae, batch["hq"].to(device, weight_dtype)).float()
         embeds, pooled = encode(batch["prompt"], device)
     noise = torch.randn_like(latents)
     timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (latents.shape[0],),
@@ -269,6 +258,8 @@ def train(config: TrainConfig, models: Models | None = None, accelerator: Any = 
     models = models or load_models(config)
     weight_dtype = _weight_dtype(t.mixed_precision)
     models.base.to(device, weight_dtype)
+    if weight_dtype == torch.float16 and getattr(models.base.vae.config, "force_upcast", False):
+        models.base.vae.to(torch.float32)  # the SDXL VAE overflows in fp16; it only encodes, without gradients
     models.scene.to(device, weight_dtype)
     if t.gradient_checkpointing:
         models.text.enable_gradient_checkpointing()
