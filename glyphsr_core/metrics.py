@@ -191,7 +191,7 @@ def word_aligned_errors(pred_words: Iterable[str] | str, gt_words: Iterable[str]
 # pixels
 
 
-def _as_float(image: np.ndarray, name: str) -> np.ndarray:
+def _as_float(image: np.ndarray) -> np.ndarray:
     array = np.asarray(image)
     if array.dtype == np.uint8:
         return array.astype(np.float64) / 255.0
@@ -210,7 +210,7 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
 
     Infinite when identical; NaN when the mask selects no pixel.
     """
-    x, y = _as_float(a, "a"), _as_float(b, "b")
+    x, y = _as_float(a), _as_float(b)
     selection = None if mask is None else np.asarray(mask) > 0
     _check_pair(x, y, selection)
     diff = (x - y) ** 2
@@ -240,7 +240,7 @@ def _luma(image: np.ndarray) -> np.ndarray:
 
 def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     """SSIM on luminance (Gaussian window, sigma 1.5), averaged over the image or inside a mask."""
-    x, y = _as_float(a, "a"), _as_float(b, "b")
+    x, y = _as_float(a), _as_float(b)
     selection = None if mask is None else np.asarray(mask) > 0
     _check_pair(x, y, selection)
     x, y = _luma(x), _luma(y)

@@ -13,7 +13,6 @@ corpus is identical whatever the number of worker processes.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import multiprocessing
 import os
@@ -30,8 +29,6 @@ from ..types import OcrResult, TextRegion
 from .degrade import MODES, check_scale, degrade
 from .fonts import FontChoice
 from .vocabulary import random_word
-
-logger = logging.getLogger(__name__)
 
 METADATA = "metadata.jsonl"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -230,7 +227,6 @@ def _apply_homography(coefficients: Sequence[float], points: np.ndarray) -> np.n
 class _Layout:
     style: str
     font_size: int
-    lines: list[list[str]]
     boxes: list[tuple[str, tuple[float, float], tuple[float, float, float, float]]]  # word, anchor, ink box (panel px)
     width: int
     height: int
@@ -264,7 +260,7 @@ def _layout_panel(rng: np.random.Generator, font: FontChoice, scene_size: int) -
             x += scratch.textlength(word, font=loaded) + space
         y += line_height
     height = int(y - line_height + ascent + descent + pad)
-    return _Layout(style, font_size, lines, boxes, inner_w + 2 * pad, height, pad)
+    return _Layout(style, font_size, boxes, inner_w + 2 * pad, height, pad)
 
 
 def _place(rng: np.random.Generator, layout: _Layout, scene_size: int, taken: list[tuple[float, float, float, float]],
