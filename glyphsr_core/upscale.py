@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from .diffusion.models import SCHEDULERS
+    from .diffusion import SCHEDULERS
     from .schedule import SCHEDULES
 
     parser.add_argument("image", type=Path, help="low-quality input image")

@@ -17,12 +17,13 @@ from typing import Any
 
 import torch
 
+from . import SCHEDULERS
+
 logger = logging.getLogger(__name__)
 
 FAMILIES = ("sd15", "sdxl")
 #: key that marks a diffusers-layout ControlNet (ComfyUI detects the layout by it too)
 DIFFUSERS_CONTROLNET_KEY = "controlnet_cond_embedding.conv_in.weight"
-SCHEDULERS = ("euler", "euler_a", "ddim", "dpmpp_2m", "unipc", "ddpm")
 
 
 class MissingWeightsError(FileNotFoundError):
