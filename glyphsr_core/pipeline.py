@@ -96,22 +96,33 @@ class GlyphSRPipeline:
 
     # ----------------------------------------------------------------------------------------------
     @classmethod
-    def from_files(cls, base: str | Path, scene_controlnet: str | Path, ts_controlnet: str | Path | None = None, *,
-                   base_config: str | Path | None = None, device: str | None = None,
+    def from_files(cls, base: str | Path, scene_controlnet: str | Path | None, ts_controlnet: str | Path | None = None,
+                   *, base_config: str | Path | None = None, device: str | None = None,
                    dtype: torch.dtype = torch.float32) -> "GlyphSRPipeline":
-        """Load everything from local files; a missing file raises MissingWeightsError naming it."""
+        """Load everything from local files; a missing file raises MissingWeightsError naming it.
+
+        `scene_controlnet` may be None when `ts_controlnet` is a full bundle (it carries the scene branch).
+        """
         from .diffusion.models import MissingWeightsError, controlnet_from_state_dict, load_base, load_controlnet
 
         for what, path in (("base model", base), ("scene ControlNet", scene_controlnet), ("TS-ControlNet", ts_controlnet)):
             if path is not None and not Path(path).exists():
                 raise MissingWeightsError(_missing_message(what, Path(path)))
-        model = load_base(base, config=base_config, dtype=dtype)
-        scene = load_controlnet(scene_controlnet, model.unet, what="scene ControlNet")
-        text, text_hint, beta = None, "lq", 0.0
+        bundle = None
         if ts_controlnet is not None:
             from .tscontrolnet import read_bundle
 
             bundle = read_bundle(ts_controlnet)
+        if scene_controlnet is None and (bundle is None or bundle.scene is None):
+            raise MissingWeightsError("no scene ControlNet: pass the SR / tile ControlNet for this base model "
+                                      "(--scene-controlnet), or a full TS-ControlNet bundle that contains it")
+        model = load_base(base, config=base_config, dtype=dtype)
+        if scene_controlnet is not None:
+            scene = load_controlnet(scene_controlnet, model.unet, what="scene ControlNet")
+        else:
+            scene = controlnet_from_state_dict(bundle.scene, model.unet, name=f"scene branch of {ts_controlnet}")
+        text, text_hint, beta = None, "lq", 0.0
+        if bundle is not None:
             text = controlnet_from_state_dict(bundle.text, model.unet, name=f"text branch of {ts_controlnet}")
             text_hint, beta = bundle.text_hint, bundle.beta
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -28,7 +28,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="base model: diffusers folder, or .safetensors checkpoint with --base-config")
     parser.add_argument("--base-config", type=Path, default=None,
                         help="local diffusers folder (configs + tokenizers) for a single-file --base")
-    parser.add_argument("--scene-controlnet", type=Path, required=True, help="the scene (SR / tile) ControlNet file")
+    parser.add_argument("--scene-controlnet", type=Path, default=None,
+                        help="the scene (SR / tile) ControlNet file (not needed with a full --ts-controlnet bundle)")
     parser.add_argument("--ts-controlnet", type=Path, default=None,
                         help="TS-ControlNet bundle with the trained text branch (without it: scene branch only)")
     parser.add_argument("--vlm", type=Path, default=None, help="local VLM folder that writes the scene caption")

@@ -275,3 +275,21 @@ def test_upscale_captions_the_lq_image_with_the_vlm(tiny_files, tmp_path):
     assert result.prompts.scene_positive.startswith(result.caption)
     explicit = pipe.upscale(_sign(), scale=2, text=words, captioner=Recording(), caption="given", steps=1)
     assert len(calls) == 1 and explicit.caption == "given"  # a given caption skips the VLM
+
+
+def test_a_full_bundle_brings_its_own_scene_branch(tiny_files, sd15, tmp_path):
+    from safetensors.torch import load_file
+
+    files = tiny_files["sd15"]
+    scene_sd = load_file(str(files["scene_controlnet"]))
+    text_sd = {k: v + 0.01 for k, v in scene_sd.items()}
+    full = write_bundle(tmp_path / "full.safetensors", TSBundle(scene=scene_sd, text=text_sd, beta=0.3, base="other"))
+    from_bundle = GlyphSRPipeline.from_files(files["base"], None, full, device="cpu")
+    from_files = GlyphSRPipeline.from_files(files["base"], files["scene_controlnet"], full, device="cpu")
+    kwargs = dict(steps=2, pingpong=ONLY_SCENE, output="latent")
+    a = from_bundle.sample(_control(), from_bundle.encode("x", "y"), generator=_gen(), **kwargs)
+    b = from_files.sample(_control(), from_files.encode("x", "y"), generator=_gen(), **kwargs)
+    assert torch.equal(a, b)
+    text_only = write_bundle(tmp_path / "text.safetensors", TSBundle(scene=None, text=text_sd, base="other"))
+    with pytest.raises(MissingWeightsError, match="scene-controlnet"):
+        GlyphSRPipeline.from_files(files["base"], None, text_only)
