@@ -187,6 +187,17 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _json_safe(value: Any) -> Any:
+    """Strict JSON: infinite / NaN figures (identical images, empty masks) become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def format_table(report: dict[str, Any]) -> str:
     header = f"{'method':<24} {'images':>6} {'P':>6} {'R':>6} {'F1':>6} {'F1pap':>6} {'CER':>6} {'PSNRtxt':>8} {'PSNR':>6} {'SSIM':>6} {'img/s':>6}"
     lines = [f"{report['dataset']} x{report['scale']} (LQ: {report['degradation']}), {report['images_evaluated']} images", header]
@@ -246,6 +257,6 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1, allow_nan=True), encoding="utf-8")
+        args.json.write_text(json.dumps(_json_safe(report), indent=1, allow_nan=False), encoding="utf-8")
         print(f"full results: {args.json}")
     return 0

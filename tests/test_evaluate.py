@@ -101,4 +101,5 @@ def test_real_ocr_run_from_the_command_line(tmp_path, capsys):
     hq, nearest = report["methods"]["hq"]["summary"], report["methods"]["nearest"]["summary"]
     assert hq["f1"] >= 0.9 and hq["f1"] > nearest["f1"]
     assert hq["ssim"] == pytest.approx(1.0) and nearest["psnr_text"] < nearest["psnr"]
+    assert hq["psnr"] is None  # identical images: infinite PSNR is written as null (strict JSON)
     assert len(report["methods"]["nearest"]["per_image"]) == 2
