@@ -103,3 +103,19 @@ def test_real_ocr_run_from_the_command_line(tmp_path, capsys):
     assert hq["ssim"] == pytest.approx(1.0) and nearest["psnr_text"] < nearest["psnr"]
     assert hq["psnr"] is None  # identical images: infinite PSNR is written as null (strict JSON)
     assert len(report["methods"]["nearest"]["per_image"]) == 2
+
+
+def test_make_lq_then_score_another_tools_outputs(svt, tmp_path, capsys):
+    lq_dir, out_dir = tmp_path / "lq", tmp_path / "out"
+    assert main(["make-lq", "--dataset", "svt", "--root", str(svt), "--scale", "4", "--out", str(lq_dir)]) == 0
+    assert "wrote 1 LQ images (x4)" in capsys.readouterr().out
+    lq = Image.open(lq_dir / "14_03.png")
+    assert lq.size == (40, 30)
+    row = json.loads((lq_dir / "lq_params.jsonl").read_text())
+    assert row["id"] == "14_03" and row["degradation"]["mode"] == "bicubic"
+    out_dir.mkdir()
+    lq.resize((160, 120), Image.Resampling.BICUBIC).save(out_dir / "14_03.png")  # "another tool"
+    report = evaluate("svt", svt, 4, ["bicubic", f"dir:{out_dir}"], ocr=FakeOcr(TRUTH["14_03"]))
+    ours, theirs = report["methods"]["bicubic"], report["methods"][f"dir:{out_dir}"]
+    assert theirs["summary"]["psnr"] == pytest.approx(ours["summary"]["psnr"], abs=0.05)
+    assert theirs["per_image"][0]["pred"] == ours["per_image"][0]["pred"]
