@@ -41,6 +41,7 @@ def bundles(comfy_server, scene_sd, tiny_controlnet_glyph, tmp_path_factory) -> 
     made = {
         "beta0": TSBundle(scene_sd, perturbed(scene_sd, 1), beta=0.0, base="sd15"),
         "beta05": TSBundle(scene_sd, perturbed(scene_sd, 1), beta=0.5, base="sd15"),
+        "text_only0": TSBundle(None, perturbed(scene_sd, 1), beta=0.0, base="sd15"),
         "glyph1": TSBundle(scene_sd, init_text_from_scene(scene_sd, glyph_channel=True), beta=1.0,
                            text_hint="lq+glyph", base="sd15"),
         "glyph3": TSBundle(scene_sd, glyph6, beta=0.5, text_hint="lq+glyph", base="sd15"),
@@ -123,6 +124,11 @@ def test_beta_zero_samples_exactly_like_the_scene_controlnet(comfy_server, tiny_
     via_comfy = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_ts_comfy",
                        comfy_apply({"control_net_name": bundles["beta0"], "second_control_net": "None", "beta": -1.0}))
     assert np.array_equal(via_comfy, scene_alone)
+    # a text-only bundle paired with the user's scene ControlNet file
+    text_only = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_ts_tonly",
+                       comfy_apply({"control_net_name": bundles["text_only0"], "second_control_net": tiny_controlnet,
+                                    "beta": -1.0}))
+    assert np.array_equal(text_only, scene_alone)
     # our Apply node with beta_text 0 overriding a beta-0.5 bundle
     via_ours = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_ts_ours", ts_apply(bundles["beta05"], 0.0))
     assert np.array_equal(via_ours, scene_alone)
