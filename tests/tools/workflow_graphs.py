@@ -1,0 +1,216 @@
+"""The shipped workflows, described once; writes workflows/<name>.json (UI) and workflows/api/<name>.api.json.
+
+    python tests/tools/workflow_graphs.py          # rewrite every workflow file
+    python tests/tools/workflow_graphs.py --check  # exit 1 when a file differs from its description
+
+tests/test_workflows.py regenerates them and fails when the committed files drift.
+ComfyUI serves `workflows/*.json` in its Templates browser (Workflow > Browse Templates, under the
+pack's folder name); API twins live one folder down so the browser does not list them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from workflow_format import Flow, to_api, to_ui  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+UI_DIR = REPO_ROOT / "workflows"
+API_DIR = UI_DIR / "api"
+
+#: model files the workflows name; the README tells users where each goes
+MODELS = {
+    "sdxl": {"checkpoint": "sd_xl_base_1.0.safetensors", "text_branch": "glyphsr_text_sdxl.safetensors",
+             "scene_controlnet": "controlnet_tile_sdxl.safetensors", "lq_scale": 4.0},
+    "sd15": {"checkpoint": "v1-5-pruned-emaonly.safetensors", "text_branch": "glyphsr_text_sd15.safetensors",
+             "scene_controlnet": "control_v11f1e_sd15_tile.safetensors", "lq_scale": 4.0},
+}
+VLM_FOLDER = "Qwen2.5-VL-3B-Instruct"
+INPUT_IMAGE = "example.png"
+HAND_CAPTION = "a shop front on a city street in daylight, a painted sign above the door"
+
+
+def _load(flow: Flow, models: dict) -> tuple:
+    g = flow.group("1. Load the low-quality image",
+                   "Pick the low-quality image. 'Upscale Image By' enlarges it to the target size (x4 here): "
+                   "diffusion restores detail at that size, and the ControlNets, glyph map and mask use it.", 0)
+    image = flow.add("LoadImage", g, image=INPUT_IMAGE)
+    upscaled = flow.add("ImageScaleBy", g, title="Upscale to the target size", image=image[0],
+                        upscale_method="lanczos", scale_by=models["lq_scale"])
+    return image, upscaled
+
+
+def _read(flow: Flow, image) -> object:
+    g = flow.group("2. Read the text (OCR)",
+                   "RapidOCR reads the words of the low-quality image, offline. Check the preview: if a word is "
+                   "wrong, copy 'json' into 'GlyphSR Text From String', fix it and connect that node's text "
+                   "instead. Raise ocr_scale for very small text.", 1)
+    ocr = flow.add("GlyphSR_OCRExtract", g, image=image[0], min_confidence=0.5, ocr_scale="auto", mask_dilation=4)
+    flow.add("PreviewImage", g, title="What OCR read", images=ocr["preview"])
+    return ocr
+
+
+def _caption(flow: Flow, image, ocr):
+    g = flow.group("3. Describe the scene (VLM)",
+                   "A local vision-language model writes the scene caption. Put a model folder (with "
+                   "config.json) into models/LLM, e.g. models/LLM/Qwen2.5-VL-3B-Instruct. No VLM? Use the "
+                   "glyphsr_no_vlm workflow and type the caption.", 2)
+    vlm = flow.add("GlyphSR_VLMLoader", g, model=VLM_FOLDER, precision="auto", trust_remote_code=False)
+    return flow.add("GlyphSR_VLMCaption", g, vlm=vlm["vlm"], image=image[0], text=ocr["text"],
+                    max_new_tokens=256, seed=0, temperature=0.0, append_ocr_words=False)
+
+
+def _prompts(flow: Flow, ocr, caption, column: int):
+    g = flow.group("4. Build the scene and text prompts",
+                   "Two prompt pairs: the scene pair (caption + quality words) and the text pair (the words and "
+                   "where they are, then the caption). Edit the suffixes and negatives here; the report says "
+                   "which words did not fit into CLIP's 77 tokens.", column)
+    caption_input = {"caption": caption["caption"]} if caption is not None else {"caption": HAND_CAPTION}
+    prompts = flow.add("GlyphSR_BuildPrompts", g, text=ocr["text"], max_words=24, include_locations=True,
+                       **caption_input)
+    flow.add("PreviewAny", g, title="Prompt report", source=prompts["report"])
+    return prompts
+
+
+def _restore(flow: Flow, models: dict, image, upscaled, ocr, prompts, seed_column: int) -> None:
+    g = flow.group("5. Models",
+                   f"models/checkpoints: the base model ({models['checkpoint']}).\n"
+                   f"models/controlnet: the GLYPH-SR text branch ({models['text_branch']}, a text-only "
+                   f"TS-ControlNet bundle) and your scene SR/tile ControlNet ({models['scene_controlnet']}). "
+                   "A full bundle holding both branches goes alone in control_net_name.", seed_column)
+    ckpt = flow.add("CheckpointLoaderSimple", g, ckpt_name=models["checkpoint"])
+    ts = flow.add("GlyphSR_TSControlNetLoader", g, control_net_name=models["text_branch"],
+                  second_control_net=models["scene_controlnet"], beta=-1.0)
+
+    g = flow.group("6. Encode the four prompts",
+                   "CLIP Text Encode turns each prompt into conditioning: scene +/- and text +/-.", seed_column + 1)
+    conds = {}
+    for name, title in (("scene_positive", "Scene prompt"), ("scene_negative", "Scene negative"),
+                        ("text_positive", "Text prompt"), ("text_negative", "Text negative")):
+        conds[name] = flow.add("CLIPTextEncode", g, title=title, text=prompts[name], clip=ckpt["CLIP"])
+
+    g = flow.group("7. TS-ControlNet with glyph map and text mask",
+                   "Both branches see the upscaled image; their residuals are blended with beta (-1 = the "
+                   "bundle's). The text mask gives beta_text inside the words and beta_scene outside; the glyph "
+                   "map feeds text branches trained with a glyph hint.", seed_column + 2)
+    glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=upscaled[0], width=1024, height=1024,
+                     mask_dilation=8, font_path="")
+    apply = flow.add("GlyphSR_ApplyTSControlNet", g, control_net=ts["control_net"], image=upscaled[0],
+                     glyph=glyph["glyph"], text_mask=glyph["mask"], vae=ckpt["VAE"],
+                     beta_text=-1.0, beta_scene=-1.0, strength=1.0, start_percent=0.0, end_percent=1.0,
+                     **{name: cond[0] for name, cond in conds.items()})
+
+    g = flow.group("8. Ping-pong sampling",
+                   "The sampler alternates the scene and text prompt pairs from step to step, then text only "
+                   "for the last 10% (alternate_then_text). CFG ramps from cfg_start to cfg as in the paper.",
+                   seed_column + 3)
+    latent = flow.add("VAEEncode", g, pixels=upscaled[0], vae=ckpt["VAE"])
+    sampled = flow.add("GlyphSR_PingPongKSampler", g, model=ckpt["MODEL"], latent_image=latent[0],
+                       scene_positive=apply["scene_positive"], scene_negative=apply["scene_negative"],
+                       text_positive=apply["text_positive"], text_negative=apply["text_negative"],
+                       seed=0, steps=50, cfg=7.5, sampler_name="dpmpp_2m", scheduler="karras", denoise=1.0,
+                       text_cfg=7.5, schedule="alternate_then_text", switch_at=0.9, pattern="ST", cfg_start=4.0)
+
+    g = flow.group("9. Decode, fix colours, check the text, save",
+                   "Colour Fix pulls the colours back toward the input. The Text Fidelity Check reads the result "
+                   "and lists every word kept, changed, missing or invented (F1 1.0 = all kept); the mask shows "
+                   "where words changed.", seed_column + 4)
+    decoded = flow.add("VAEDecode", g, samples=sampled[0], vae=ckpt["VAE"])
+    fixed = flow.add("GlyphSR_ColorFix", g, image=decoded[0], reference=upscaled[0], method="wavelet")
+    flow.add("SaveImage", g, images=fixed["image"], filename_prefix="glyphsr")
+    check = flow.add("GlyphSR_TextFidelity", g, image=fixed["image"], text=ocr["text"], min_confidence=0.5,
+                     ocr_scale="auto", min_overlap=0.3, mask_dilation=4)
+    flow.add("PreviewAny", g, title="Text fidelity report", source=check["report"])
+    changed = flow.add("MaskToImage", g, mask=check["changed_mask"])
+    flow.add("PreviewImage", g, title="Where words changed", images=changed[0])
+
+
+def upscale_flow(name: str, base: str, with_vlm: bool) -> Flow:
+    flow = Flow(name)
+    models = MODELS[base]
+    image, upscaled = _load(flow, models)
+    ocr = _read(flow, image)
+    caption = _caption(flow, image, ocr) if with_vlm else None
+    prompts = _prompts(flow, ocr, caption, 3 if with_vlm else 2)
+    _restore(flow, models, image, upscaled, ocr, prompts, 4 if with_vlm else 3)
+    return flow
+
+
+def ocr_prompts_flow() -> Flow:
+    flow = Flow("glyphsr_ocr_prompts")
+    models = MODELS["sd15"]
+    image, upscaled = _load(flow, models)
+    ocr = _read(flow, image)
+    flow.add("PreviewAny", "2. Read the text (OCR)", title="OCR JSON", source=ocr["json"])
+    caption = _caption(flow, image, ocr)
+    prompts = _prompts(flow, ocr, caption, 3)
+    for name in ("scene_positive", "scene_negative", "text_positive", "text_negative"):
+        flow.add("PreviewAny", "4. Build the scene and text prompts", title=name.replace("_", " ").capitalize(),
+                 source=prompts[name])
+    g = flow.group("5. Glyph map and text mask at the target size",
+                   "What the text branch will see: the words redrawn white on black where OCR found them, and "
+                   "the mask where beta_text applies.", 4)
+    glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=upscaled[0], width=1024, height=1024,
+                     mask_dilation=8, font_path="")
+    flow.add("PreviewImage", g, title="Glyph map", images=glyph["glyph"])
+    mask = flow.add("MaskToImage", g, mask=glyph["mask"])
+    flow.add("PreviewImage", g, title="Text mask", images=mask[0])
+    return flow
+
+
+def all_flows() -> list[Flow]:
+    return [upscale_flow("glyphsr_sdxl_x4", "sdxl", with_vlm=True),
+            upscale_flow("glyphsr_sd15_x4", "sd15", with_vlm=True),
+            ocr_prompts_flow(),
+            upscale_flow("glyphsr_no_vlm", "sd15", with_vlm=False)]
+
+
+def core_node_types() -> set[str]:
+    """ComfyUI core nodes the workflows use (what tests/data/comfyui_core_nodes.json must cover)."""
+    from node_specs import UI_ONLY_NODES
+
+    return {t for f in all_flows() for t in f.class_types() if not t.startswith("GlyphSR_")} - UI_ONLY_NODES
+
+
+def dump(data: dict) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def rendered_files(specs: dict | None = None) -> dict[Path, str]:
+    """{path: text} of every workflow file, UI and API."""
+    if specs is None:
+        from node_specs import load_specs
+
+        specs = load_specs()
+    files = {}
+    for flow in all_flows():
+        files[UI_DIR / f"{flow.name}.json"] = dump(to_ui(flow, specs))
+        files[API_DIR / f"{flow.name}.api.json"] = dump(to_api(flow, specs))
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare instead of writing")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, text in rendered_files().items():
+        if args.check:
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                stale.append(path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path.relative_to(REPO_ROOT)}")
+    for path in stale:
+        print(f"out of date: {path.relative_to(REPO_ROOT)}", file=sys.stderr)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
