@@ -1,0 +1,224 @@
+"""The shipped workflows inside a real ComfyUI: valid against its /object_info, listed in the Templates
+browser, and every API workflow runs to completion on tiny models (file names substituted).
+
+Gap, stated plainly: the harness has no tiny SDXL checkpoint (SDXL's CLIP-G alone is ~700M
+parameters), so `glyphsr_sdxl_x4` runs its graph with the tiny SD1.5 checkpoint and ControlNets in
+place of the SDXL files. Its node graph is the SD1.5 one with other file names and sizes, so this
+proves the wiring, not SDXL weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors.torch import load_file
+
+from comfy_client import ComfyExecutionError, Graph
+from glyphsr_core.tscontrolnet import TSBundle, write_bundle
+
+TESTS = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TESTS))
+sys.path.insert(0, str(TESTS / "tools"))
+import workflow_graphs  # noqa: E402
+from textimages import render_words  # noqa: E402
+from tiny_vlms import tiny_vlm  # noqa: E402
+from workflow_check import check_api, check_ui  # noqa: E402
+
+NAMES = ["glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm"]
+LQ_SIZE = (128, 56)  # x4 -> 512 x 224
+STEPS = 3
+
+
+def load_api(name: str) -> dict:
+    return json.loads((workflow_graphs.API_DIR / f"{name}.api.json").read_text(encoding="utf-8"))
+
+
+def nodes_of(prompt: dict, class_type: str) -> list[tuple[str, dict]]:
+    return [(k, n) for k, n in prompt.items() if n["class_type"] == class_type]
+
+
+@pytest.fixture(scope="module")
+def live_specs(comfy_server) -> dict:
+    return comfy_server.object_info()
+
+
+@pytest.fixture(scope="module")
+def models(comfy_server, tiny_sd15, tiny_controlnet, tiny_controlnet_glyph, tmp_path_factory) -> dict[str, str]:
+    """Tiny stand-ins for every model file the workflows name (text-only bundle with a glyph hint)."""
+    glyph_branch = load_file(str(comfy_server.models_dir / "controlnet" / tiny_controlnet_glyph))
+    bundle = write_bundle(tmp_path_factory.mktemp("wf") / "glyphsr_text_tiny.safetensors",
+                          TSBundle(None, glyph_branch, beta=0.5, text_hint="lq+glyph", base="sd15"))
+    return {
+        "ckpt_name": tiny_sd15,
+        "control_net_name": comfy_server.install_model(bundle, "controlnet"),
+        "second_control_net": tiny_controlnet,
+        "model": tiny_vlm("llava", comfy_server.models_dir / "LLM").name,
+    }
+
+
+@pytest.fixture(scope="module")
+def images(comfy_server) -> dict[str, str]:
+    """LQ inputs: a sign with words, a blank page, and the sign as RGBA with transparent margins."""
+    sign, _ = render_words([["OPEN", "NOW"]], size=LQ_SIZE, font_size=22, origin=(6, 14))
+    sign.save(comfy_server.input_dir / "wf_sign.png")
+    Image.new("RGB", LQ_SIZE, (200, 190, 170)).save(comfy_server.input_dir / "wf_blank.png")
+    rgba = sign.convert("RGBA")
+    alpha = np.full(LQ_SIZE[::-1], 255, np.uint8)
+    alpha[:, :4] = 0
+    rgba.putalpha(Image.fromarray(alpha))
+    rgba.save(comfy_server.input_dir / "wf_rgba.png")
+    return {"sign": "wf_sign.png", "blank": "wf_blank.png", "rgba": "wf_rgba.png"}
+
+
+def prepared(name: str, models: dict, image: str) -> dict:
+    """The API workflow with tiny model files, the test image and few steps/tokens."""
+    prompt = copy.deepcopy(load_api(name))
+    for node in prompt.values():
+        inputs = node["inputs"]
+        for key, value in models.items():
+            if key in inputs and not isinstance(inputs[key], list) and node["class_type"] != "GlyphSR_BuildPrompts":
+                inputs[key] = value
+        if node["class_type"] == "LoadImage":
+            inputs["image"] = image
+        if node["class_type"] == "GlyphSR_PingPongKSampler":
+            inputs["steps"] = STEPS
+        if node["class_type"] == "GlyphSR_VLMCaption":
+            inputs["max_new_tokens"] = 8
+    return prompt
+
+
+def shown_text(result, prompt: dict, title: str) -> list[str]:
+    node_id = next(k for k, n in prompt.items() if n["_meta"]["title"] == title)
+    return result.outputs[node_id]["text"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_workflows_are_valid_for_the_running_comfyui(name, live_specs):
+    """The offline checks again, with the live server's specs (real sampler lists, every node)."""
+    ui = json.loads((workflow_graphs.UI_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    assert check_ui(ui, live_specs) == []
+    assert check_api(load_api(name), live_specs) == []
+
+
+def test_templates_browser_lists_the_ui_workflows(comfy_server):
+    templates = comfy_server.get("/workflow_templates")
+    assert sorted(templates.get("ComfyUI-GlyphSR", [])) == sorted(NAMES)
+    served = comfy_server.get("/api/workflow_templates/ComfyUI-GlyphSR/glyphsr_sd15_x4.json")
+    assert served["version"] == 0.4 and served["nodes"]
+
+
+@pytest.mark.parametrize("name", ["glyphsr_sd15_x4", "glyphsr_no_vlm", "glyphsr_sdxl_x4"])
+def test_upscale_workflow_runs_to_a_saved_x4_image(name, comfy_server, models, images):
+    prompt = prepared(name, models, images["sign"])
+    result = comfy_server.queue(prompt)
+    save_id, _ = nodes_of(prompt, "SaveImage")[0]
+    files = result.files(save_id)
+    assert len(files) == 1
+    with Image.open(files[0]) as saved:
+        assert saved.size == (LQ_SIZE[0] * 4, LQ_SIZE[1] * 4)
+        assert json.loads(saved.text["prompt"])[save_id]["class_type"] == "SaveImage"
+    report = shown_text(result, prompt, "Text fidelity report")[0]
+    assert report.startswith("word F1 ") and "2 guidance words" in report
+    prompts_report = shown_text(result, prompt, "Prompt report")[0]
+    assert prompts_report.startswith("2 word(s) in the text prompt")
+
+
+def test_ocr_prompts_workflow_shows_what_the_method_will_ask_for(comfy_server, models, images):
+    prompt = prepared("glyphsr_ocr_prompts", models, images["sign"])
+    result = comfy_server.queue(prompt)
+    ocr_json = json.loads(shown_text(result, prompt, "OCR JSON")[0])
+    assert [r["text"] for r in ocr_json[0]["regions"]] == ["OPEN", "NOW"]
+    text_prompt = shown_text(result, prompt, "Text positive")[0]
+    assert '"OPEN"' in text_prompt and '"NOW"' in text_prompt
+    glyph_id = next(k for k, n in prompt.items() if n["_meta"]["title"] == "Glyph map")
+    with Image.open(result.files(glyph_id)[0]) as glyph:
+        assert glyph.size == (LQ_SIZE[0] * 4, LQ_SIZE[1] * 4)
+        assert np.asarray(glyph.convert("L")).max() == 255
+
+
+def _fidelity_graph(server, image: str, with_text: bool) -> Graph:
+    g = Graph(server)
+    loaded = g.node("LoadImage", image=image)
+    check = g.node("GlyphSR_TextFidelity", node_id="check", image=loaded.out(0))
+    if with_text:
+        check.set(text=g.node("GlyphSR_OCRExtract", image=loaded.out(0)).out(0))
+    else:
+        check.set(input_image=loaded.out(0))
+    g.node("PreviewAny", node_id="f1", source=check.out(0))
+    g.node("PreviewAny", node_id="report", source=check.out(1))
+    return g
+
+
+@pytest.mark.parametrize("with_text", [True, False], ids=["ocr-text", "input-image"])
+def test_fidelity_of_an_image_against_its_own_ocr_is_one(comfy_server, images, with_text):
+    result = comfy_server.queue(_fidelity_graph(comfy_server, images["sign"], with_text))
+    assert float(result.outputs["f1"]["text"][0]) == 1.0
+    report = result.outputs["report"]["text"][0]
+    assert '"open": kept' in report and '"now": kept' in report
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input: a message the user can act on
+
+
+def test_missing_model_file_is_named_on_its_node(comfy_server, models, images):
+    """ComfyUI runs the outputs that do not need the missing file (OCR preview, prompt report) and
+    returns the loader's error in node_errors, which the frontend shows on that node."""
+    prompt = prepared("glyphsr_sd15_x4", models, images["sign"])
+    loader_id, loader = nodes_of(prompt, "GlyphSR_TSControlNetLoader")[0]
+    loader["inputs"]["control_net_name"] = "glyphsr_text_sd15.safetensors"
+    answer = comfy_server.post("/prompt", {"prompt": prompt, "client_id": comfy_server.client_id})
+    errors = answer["node_errors"][loader_id]["errors"]
+    assert errors[0]["type"] == "value_not_in_list"
+    assert "control_net_name: 'glyphsr_text_sd15.safetensors' not in" in errors[0]["details"]
+    deadline = time.monotonic() + 300
+    while comfy_server.history(answer["prompt_id"]) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    save_id, _ = nodes_of(prompt, "SaveImage")[0]
+    assert save_id not in comfy_server.history(answer["prompt_id"])["outputs"]
+
+
+def test_image_without_text_runs_and_says_so(comfy_server, models, images):
+    prompt = prepared("glyphsr_no_vlm", models, images["blank"])
+    result = comfy_server.queue(prompt)
+    report = shown_text(result, prompt, "Text fidelity report")[0]
+    assert "0 guidance words" in report
+    save_id, _ = nodes_of(prompt, "SaveImage")[0]
+    assert len(result.files(save_id)) == 1
+
+
+def test_rgba_input_runs(comfy_server, models, images):
+    """An RGBA PNG through Load Image, and a 4-channel IMAGE (Join Image with Alpha) fed to every node."""
+    prompt = prepared("glyphsr_no_vlm", models, images["rgba"])
+    result = comfy_server.queue(prompt)
+    assert "2 guidance words" in shown_text(result, prompt, "Text fidelity report")[0]
+
+    load_id, _ = nodes_of(prompt, "LoadImage")[0]
+    for node in prompt.values():
+        for key, value in node["inputs"].items():
+            if value == [load_id, 0]:
+                node["inputs"][key] = ["rgba", 0]
+    prompt["rgba"] = {"class_type": "JoinImageWithAlpha", "inputs": {"image": [load_id, 0], "alpha": [load_id, 1]}}
+    result = comfy_server.queue(prompt)
+    assert "2 guidance words" in shown_text(result, prompt, "Text fidelity report")[0]
+    save_id, _ = nodes_of(prompt, "SaveImage")[0]
+    with Image.open(result.files(save_id)[0]) as saved:
+        assert saved.size == (LQ_SIZE[0] * 4, LQ_SIZE[1] * 4)
+
+
+def test_fidelity_without_guidance_fails_on_the_node_with_what_to_connect(comfy_server, images):
+    g = Graph(comfy_server)
+    loaded = g.node("LoadImage", image=images["sign"])
+    check = g.node("GlyphSR_TextFidelity", node_id="check", image=loaded.out(0))
+    g.node("PreviewAny", source=check.out(0))
+    with pytest.raises(ComfyExecutionError) as err:
+        comfy_server.queue(g)
+    assert err.value.node_id == "check"
+    assert "connect 'text'" in err.value.exception_message and "input_image" in err.value.exception_message
