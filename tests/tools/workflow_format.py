@@ -181,14 +181,13 @@ def to_ui(flow: Flow, specs: dict) -> dict:
     for node in flow.nodes:
         spec = specs[node.class_type]
         _check_inputs(flow, node, spec)
-        ui_inputs, values = [], []
-        for name, entry, _required in input_entries(spec):
-            linked = isinstance(node.inputs.get(name), Out)
-            if is_widget(entry):
-                if linked:
-                    ui_inputs.append({"name": name, "type": input_type(entry), "widget": {"name": name}, "link": None})
-            else:
-                ui_inputs.append({"name": name, "type": input_type(entry), "link": None})
+        # sockets first, then widgets fed by a link (as the frontend appends converted widgets)
+        ui_inputs = [{"name": name, "type": input_type(entry), "link": None}
+                     for name, entry, _required in input_entries(spec) if not is_widget(entry)]
+        ui_inputs += [{"name": name, "type": input_type(entry), "widget": {"name": name}, "link": None}
+                      for name, entry, _required in input_entries(spec)
+                      if is_widget(entry) and isinstance(node.inputs.get(name), Out)]
+        values = []
         for name, slot in widget_slots(spec):
             entry = next(e for n, e, _r in input_entries(spec) if n == name)
             values.append(_widget_value(node, name, entry) if slot == "value" else

@@ -36,7 +36,7 @@ HAND_CAPTION = "a shop front on a city street in daylight, a painted sign above 
 
 
 def _load(flow: Flow, models: dict) -> tuple:
-    g = flow.group("1. Load the low-quality image",
+    g = flow.group("1. Load and upscale",
                    "Pick the low-quality image. 'Upscale Image By' enlarges it to the target size (x4 here): "
                    "diffusion restores detail at that size, and the ControlNets, glyph map and mask use it.", 0)
     image = flow.add("LoadImage", g, image=INPUT_IMAGE)
@@ -56,20 +56,20 @@ def _read(flow: Flow, image) -> object:
 
 
 def _caption(flow: Flow, image, ocr):
-    g = flow.group("3. Describe the scene (VLM)",
+    g = flow.group("3. Caption (VLM)",
                    "A local vision-language model writes the scene caption. Put a model folder (with "
                    "config.json) into models/LLM, e.g. models/LLM/Qwen2.5-VL-3B-Instruct. No VLM? Use the "
-                   "glyphsr_no_vlm workflow and type the caption.", 2)
+                   "glyphsr_no_vlm workflow and type the caption.", 1, row=1)
     vlm = flow.add("GlyphSR_VLMLoader", g, model=VLM_FOLDER, precision="auto", trust_remote_code=False)
     return flow.add("GlyphSR_VLMCaption", g, vlm=vlm["vlm"], image=image[0], text=ocr["text"],
                     max_new_tokens=256, seed=0, temperature=0.0, append_ocr_words=False)
 
 
-def _prompts(flow: Flow, ocr, caption, column: int):
-    g = flow.group("4. Build the scene and text prompts",
+def _prompts(flow: Flow, ocr, caption):
+    g = flow.group("4. Build prompts",
                    "Two prompt pairs: the scene pair (caption + quality words) and the text pair (the words and "
                    "where they are, then the caption). Edit the suffixes and negatives here; the report says "
-                   "which words did not fit into CLIP's 77 tokens.", column)
+                   "which words did not fit into CLIP's 77 tokens.", 2)
     caption_input = {"caption": caption["caption"]} if caption is not None else {"caption": HAND_CAPTION}
     prompts = flow.add("GlyphSR_BuildPrompts", g, text=ocr["text"], max_words=24, include_locations=True,
                        **caption_input)
@@ -77,27 +77,27 @@ def _prompts(flow: Flow, ocr, caption, column: int):
     return prompts
 
 
-def _restore(flow: Flow, models: dict, image, upscaled, ocr, prompts, seed_column: int) -> None:
+def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
     g = flow.group("5. Models",
                    f"models/checkpoints: the base model ({models['checkpoint']}).\n"
                    f"models/controlnet: the GLYPH-SR text branch ({models['text_branch']}, a text-only "
                    f"TS-ControlNet bundle) and your scene SR/tile ControlNet ({models['scene_controlnet']}). "
-                   "A full bundle holding both branches goes alone in control_net_name.", seed_column)
+                   "A full bundle holding both branches goes alone in control_net_name.", 0, row=1)
     ckpt = flow.add("CheckpointLoaderSimple", g, ckpt_name=models["checkpoint"])
     ts = flow.add("GlyphSR_TSControlNetLoader", g, control_net_name=models["text_branch"],
                   second_control_net=models["scene_controlnet"], beta=-1.0)
 
-    g = flow.group("6. Encode the four prompts",
-                   "CLIP Text Encode turns each prompt into conditioning: scene +/- and text +/-.", seed_column + 1)
+    g = flow.group("6. Encode prompts",
+                   "CLIP Text Encode turns each prompt into conditioning: scene +/- and text +/-.", 3)
     conds = {}
     for name, title in (("scene_positive", "Scene prompt"), ("scene_negative", "Scene negative"),
                         ("text_positive", "Text prompt"), ("text_negative", "Text negative")):
         conds[name] = flow.add("CLIPTextEncode", g, title=title, text=prompts[name], clip=ckpt["CLIP"])
 
-    g = flow.group("7. TS-ControlNet with glyph map and text mask",
+    g = flow.group("7. TS-ControlNet",
                    "Both branches see the upscaled image; their residuals are blended with beta (-1 = the "
                    "bundle's). The text mask gives beta_text inside the words and beta_scene outside; the glyph "
-                   "map feeds text branches trained with a glyph hint.", seed_column + 2)
+                   "map feeds text branches trained with a glyph hint.", 4)
     glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=upscaled[0], width=1024, height=1024,
                      mask_dilation=8, font_path="")
     apply = flow.add("GlyphSR_ApplyTSControlNet", g, control_net=ts["control_net"], image=upscaled[0],
@@ -108,7 +108,7 @@ def _restore(flow: Flow, models: dict, image, upscaled, ocr, prompts, seed_colum
     g = flow.group("8. Ping-pong sampling",
                    "The sampler alternates the scene and text prompt pairs from step to step, then text only "
                    "for the last 10% (alternate_then_text). CFG ramps from cfg_start to cfg as in the paper.",
-                   seed_column + 3)
+                   5)
     latent = flow.add("VAEEncode", g, pixels=upscaled[0], vae=ckpt["VAE"])
     sampled = flow.add("GlyphSR_PingPongKSampler", g, model=ckpt["MODEL"], latent_image=latent[0],
                        scene_positive=apply["scene_positive"], scene_negative=apply["scene_negative"],
@@ -116,10 +116,10 @@ def _restore(flow: Flow, models: dict, image, upscaled, ocr, prompts, seed_colum
                        seed=0, steps=50, cfg=7.5, sampler_name="dpmpp_2m", scheduler="karras", denoise=1.0,
                        text_cfg=7.5, schedule="alternate_then_text", switch_at=0.9, pattern="ST", cfg_start=4.0)
 
-    g = flow.group("9. Decode, fix colours, check the text, save",
+    g = flow.group("9. Colour fix, check, save",
                    "Colour Fix pulls the colours back toward the input. The Text Fidelity Check reads the result "
                    "and lists every word kept, changed, missing or invented (F1 1.0 = all kept); the mask shows "
-                   "where words changed.", seed_column + 4)
+                   "where words changed.", 6)
     decoded = flow.add("VAEDecode", g, samples=sampled[0], vae=ckpt["VAE"])
     fixed = flow.add("GlyphSR_ColorFix", g, image=decoded[0], reference=upscaled[0], method="wavelet")
     flow.add("SaveImage", g, images=fixed["image"], filename_prefix="glyphsr")
@@ -136,8 +136,8 @@ def upscale_flow(name: str, base: str, with_vlm: bool) -> Flow:
     image, upscaled = _load(flow, models)
     ocr = _read(flow, image)
     caption = _caption(flow, image, ocr) if with_vlm else None
-    prompts = _prompts(flow, ocr, caption, 3 if with_vlm else 2)
-    _restore(flow, models, image, upscaled, ocr, prompts, 4 if with_vlm else 3)
+    prompts = _prompts(flow, ocr, caption)
+    _restore(flow, models, upscaled, ocr, prompts)
     return flow
 
 
@@ -148,13 +148,13 @@ def ocr_prompts_flow() -> Flow:
     ocr = _read(flow, image)
     flow.add("PreviewAny", "2. Read the text (OCR)", title="OCR JSON", source=ocr["json"])
     caption = _caption(flow, image, ocr)
-    prompts = _prompts(flow, ocr, caption, 3)
+    prompts = _prompts(flow, ocr, caption)
     for name in ("scene_positive", "scene_negative", "text_positive", "text_negative"):
-        flow.add("PreviewAny", "4. Build the scene and text prompts", title=name.replace("_", " ").capitalize(),
+        flow.add("PreviewAny", "4. Build prompts", title=name.replace("_", " ").capitalize(),
                  source=prompts[name])
-    g = flow.group("5. Glyph map and text mask at the target size",
+    g = flow.group("5. Glyph map and mask",
                    "What the text branch will see: the words redrawn white on black where OCR found them, and "
-                   "the mask where beta_text applies.", 4)
+                   "the mask where beta_text applies.", 3)
     glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=upscaled[0], width=1024, height=1024,
                      mask_dilation=8, font_path="")
     flow.add("PreviewImage", g, title="Glyph map", images=glyph["glyph"])
