@@ -143,15 +143,17 @@ def compare_words(
         raise ValueError(f"max_text_distance must be between 0 and 1, got {max_text_distance}")
     want, got = split_words(expected), split_words(found)
     candidates = []
+    want_boxes, got_boxes = [w.box for w in want], [g.box for g in got]
     for i, w in enumerate(want):
         for j, g in enumerate(got):
-            distance = text_distance(w.text, g.text)
-            if w.box is not None and g.box is not None:
-                overlap = box_iou(w.box, g.box)
-                if overlap >= min_overlap:
-                    candidates.append((distance, -overlap, i, j))
-            elif distance <= max_text_distance:
-                candidates.append((distance, 0.0, i, j))
+            if want_boxes[i] is not None and got_boxes[j] is not None:
+                overlap = box_iou(want_boxes[i], got_boxes[j])
+                if overlap >= min_overlap:  # spelling is compared only for words at the same place
+                    candidates.append((text_distance(w.text, g.text), -overlap, i, j))
+            else:
+                distance = text_distance(w.text, g.text)
+                if distance <= max_text_distance:
+                    candidates.append((distance, 0.0, i, j))
     candidates.sort()
     partner: dict[int, int] = {}
     used: set[int] = set()
