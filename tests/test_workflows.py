@@ -127,6 +127,8 @@ def _mutated(mutate):
     (lambda ui: _node(ui, "LoadImage")["widgets_values"].pop(), "widget values for"),
     (lambda ui: _node(ui, "VAEDecode").__setitem__("type", "VAEDecodeTiledX"), "unknown node type"),
     (lambda ui: ui["links"][0].__setitem__(5, "LATENT"), "says type"),
+    (lambda ui: _node(ui, "CheckpointLoaderSimple")["widgets_values"].__setitem__(0, "other.safetensors"),
+     "which no widget selects"),
     (lambda ui: _node(ui, "VAEDecode")["inputs"][0].__setitem__("link", None), "is not connected"),
 ])
 def test_ui_check_catches(mutate, expected, specs):

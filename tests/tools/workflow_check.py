@@ -121,6 +121,11 @@ def check_ui(ui: dict, specs: dict) -> list[str]:
                 ui_input = next(i for i in node["inputs"] if i["name"] == name)
                 if ui_input.get("link") is None:
                     problems.append(f"{where}: required input {name!r} is not connected")
+        for model in node.get("properties", {}).get("models", []):
+            if model.get("name") not in node.get("widgets_values", []):
+                problems.append(f"{where}: properties.models names {model.get('name')!r}, which no widget selects")
+            if not str(model.get("url", "")).startswith("https://") or not model.get("directory"):
+                problems.append(f"{where}: properties.models entry {model!r} needs an https url and a directory")
         slots = widget_slots(spec)
         values = node.get("widgets_values", [])
         if len(values) != len(slots):

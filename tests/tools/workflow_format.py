@@ -41,6 +41,7 @@ class Node:
     inputs: dict[str, Any]
     title: str | None = None
     control: str = "fixed"  # control_after_generate value for seed widgets
+    models: tuple[dict, ...] = ()  # properties.models: [{name, url, directory}] for the missing-model prompt
 
     def __getitem__(self, output: str | int) -> Out:
         return Out(self, output)
@@ -64,10 +65,11 @@ class Flow:
         self.groups.append(Group(title, note, column, row))
         return title
 
-    def add(self, class_type: str, group: str, title: str | None = None, control: str = "fixed", **inputs) -> Node:
+    def add(self, class_type: str, group: str, title: str | None = None, control: str = "fixed",
+            models: tuple[dict, ...] = (), **inputs) -> Node:
         if group not in {g.title for g in self.groups}:
             raise ValueError(f"{self.name}: unknown group {group!r}")
-        node = Node(len(self.nodes) + 1, class_type, group, inputs, title, control)
+        node = Node(len(self.nodes) + 1, class_type, group, inputs, title, control, tuple(models))
         self.nodes.append(node)
         return node
 
@@ -204,6 +206,8 @@ def to_ui(flow: Flow, specs: dict) -> dict:
         }
         if node.title:
             ui_nodes[node.id]["title"] = node.title
+        if node.models:
+            ui_nodes[node.id]["properties"]["models"] = [dict(m) for m in node.models]
 
     for node in flow.nodes:  # links, numbered in node then input order
         target = ui_nodes[node.id]

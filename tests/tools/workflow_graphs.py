@@ -26,9 +26,13 @@ API_DIR = UI_DIR / "api"
 #: model files the workflows name; the README tells users where each goes
 MODELS = {
     "sdxl": {"checkpoint": "sd_xl_base_1.0.safetensors", "text_branch": "glyphsr_text_sdxl.safetensors",
-             "scene_controlnet": "controlnet_tile_sdxl.safetensors", "lq_scale": 4.0},
-    "sd15": {"checkpoint": "v1-5-pruned-emaonly.safetensors", "text_branch": "glyphsr_text_sd15.safetensors",
-             "scene_controlnet": "control_v11f1e_sd15_tile.safetensors", "lq_scale": 4.0},
+             "scene_controlnet": "controlnet_tile_sdxl.safetensors", "lq_scale": 4.0,
+             "checkpoint_url": "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/"
+                               "sd_xl_base_1.0.safetensors?download=true"},
+    "sd15": {"checkpoint": "v1-5-pruned-emaonly-fp16.safetensors", "text_branch": "glyphsr_text_sd15.safetensors",
+             "scene_controlnet": "control_v11f1e_sd15_tile_fp16.safetensors", "lq_scale": 4.0,
+             "checkpoint_url": "https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/"
+                               "v1-5-pruned-emaonly-fp16.safetensors?download=true"},
 }
 VLM_FOLDER = "Qwen2.5-VL-3B-Instruct"
 INPUT_IMAGE = "example.png"
@@ -83,7 +87,9 @@ def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
                    f"models/controlnet: the GLYPH-SR text branch ({models['text_branch']}, a text-only "
                    f"TS-ControlNet bundle) and your scene SR/tile ControlNet ({models['scene_controlnet']}). "
                    "A full bundle holding both branches goes alone in control_net_name.", 0, row=1)
-    ckpt = flow.add("CheckpointLoaderSimple", g, ckpt_name=models["checkpoint"])
+    # download links only for weights that exist (the base checkpoints, as ComfyUI's own templates link them)
+    ckpt = flow.add("CheckpointLoaderSimple", g, ckpt_name=models["checkpoint"],
+                    models=[{"name": models["checkpoint"], "url": models["checkpoint_url"], "directory": "checkpoints"}])
     ts = flow.add("GlyphSR_TSControlNetLoader", g, control_net_name=models["text_branch"],
                   second_control_net=models["scene_controlnet"], beta=-1.0)
 
