@@ -43,7 +43,7 @@ def _check_size(width: int, height: int) -> None:
         raise ValueError(f"glyph map size must be at least 1x1, got {width}x{height}")
 
 
-def _perspective_coefficients(dest: np.ndarray, src: np.ndarray) -> list[float]:
+def perspective_coefficients(dest: np.ndarray, src: np.ndarray) -> list[float]:
     """Coefficients for PIL's PERSPECTIVE transform mapping output points `dest` to input `src`."""
     rows = []
     rhs = []
@@ -79,7 +79,7 @@ def render_word(region: TextRegion, width: int, height: int, font_path: str | No
         return None
     dest = q - np.array([x0, y0], dtype=np.float64)
     src = np.array([[0, 0], [text_w, 0], [text_w, text_h], [0, text_h]], dtype=np.float64)
-    coefficients = _perspective_coefficients(dest, src)
+    coefficients = perspective_coefficients(dest, src)
     patch = text_image.transform((x1 - x0, y1 - y0), Image.Transform.PERSPECTIVE, coefficients,
                                  resample=Image.Resampling.BILINEAR, fillcolor=0)
     return patch, (x0, y0)

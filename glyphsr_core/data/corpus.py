@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
-from ..glyph import _perspective_coefficients, render_glyph_map, render_text_mask
+from ..glyph import perspective_coefficients, render_glyph_map, render_text_mask
 from ..types import OcrResult, TextRegion
 from .degrade import MODES, check_scale, degrade
 from .fonts import FontChoice
@@ -358,11 +358,11 @@ def render_scene(rng: np.random.Generator, size: int, fonts: Sequence[FontChoice
         ink = _contrasting_color(rng, behind)
         panel = _draw_panel(layout, font, panel_color, ink, rng)
         src = np.array([[0, 0], [layout.width, 0], [layout.width, layout.height], [0, layout.height]], dtype=np.float64)
-        to_panel = _perspective_coefficients(placed - np.array([x0, y0]), src)
+        to_panel = perspective_coefficients(placed - np.array([x0, y0]), src)
         warped = panel.convert("RGBa").transform((x1 - x0, y1 - y0), Image.Transform.PERSPECTIVE, to_panel,
                                                  resample=Image.Resampling.BICUBIC).convert("RGBA")
         scene.alpha_composite(warped, (x0, y0))
-        to_scene = _perspective_coefficients(src, placed)
+        to_scene = perspective_coefficients(src, placed)
         for word, _, (l, t, r, b) in layout.boxes:
             quad = _apply_homography(to_scene, np.array([[l, t], [r, t], [r, b], [l, b]], dtype=np.float64))
             words.append(CorpusWord(word, tuple((round(float(x), 2), round(float(y), 2)) for x, y in quad)))  # type: ignore[arg-type]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 supported_pt_extensions = {".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"}
 base_path = tempfile.mkdtemp(prefix="glyphsr_comfy_stub_")
+atexit.register(shutil.rmtree, base_path, ignore_errors=True)
 models_dir = os.path.join(base_path, "models")
 output_directory = os.path.join(base_path, "output")
 input_directory = os.path.join(base_path, "input")
