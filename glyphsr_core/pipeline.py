@@ -24,12 +24,12 @@ import torch.nn.functional as F
 from .diffusion import residuals as res
 from .diffusion.models import BaseModel, make_scheduler
 from .schedule import PingPong
+from .tscontrolnet.bundle import TEXT_HINTS
 from .types import OcrResult
 
 logger = logging.getLogger(__name__)
 
-TEXT_HINTS = ("lq", "lq+glyph")
-#: the authors' sampler: 50 Euler steps, CFG ramped 4.0 -> 7.5, text-only after 90 % of the steps
+#: the authors' benchmark sampler: 50 Euler steps, CFG ramped 4.0 -> 7.5, text-only after 90 % of the steps
 DEFAULT_STEPS = 50
 DEFAULT_PINGPONG = PingPong(schedule="alternate_then_text", switch_at=0.9, cfg=7.5, text_cfg=7.5, cfg_start=4.0)
 
@@ -261,13 +261,18 @@ class GlyphSRPipeline:
                 model_in, t, encoder_hidden_states=embeds, controlnet_cond=torch.cat([control] * repeat),
                 conditioning_scale=controlnet_scale, added_cond_kwargs=added, return_dict=False)
             if use_text:
+                text_dtype = self.text_controlnet.dtype  # fp32 while it trains beside a half-precision base
                 text_res = self.text_controlnet(
-                    model_in, t, encoder_hidden_states=embeds, controlnet_cond=torch.cat([text_control] * repeat),
-                    conditioning_scale=controlnet_scale, added_cond_kwargs=added, return_dict=False)
+                    model_in.to(text_dtype), t, encoder_hidden_states=embeds.to(text_dtype),
+                    controlnet_cond=torch.cat([text_control] * repeat).to(text_dtype),
+                    conditioning_scale=controlnet_scale, added_cond_kwargs=_cast_added(added, text_dtype),
+                    return_dict=False)
                 down, mid = res.fuse((tuple(down), mid), (tuple(text_res[0]), text_res[1]), beta, beta_map, repeat)
+            unet_dtype = self.base.unet.dtype
             noise_pred = self.base.unet(
-                model_in, t, encoder_hidden_states=embeds, down_block_additional_residuals=down,
-                mid_block_additional_residual=mid, added_cond_kwargs=added, return_dict=False)[0]
+                model_in, t, encoder_hidden_states=embeds,
+                down_block_additional_residuals=[d.to(unet_dtype) for d in down],
+                mid_block_additional_residual=mid.to(unet_dtype), added_cond_kwargs=added, return_dict=False)[0]
             if cfg_on:
                 uncond, condp = noise_pred.chunk(2)
                 noise_pred = uncond + cfg * (condp - uncond)
@@ -371,6 +376,13 @@ def _missing_message(what: str, path: Path) -> str:
                          "e.g. the text-only bundle written by `python -m glyphsr_core train`",
     }
     return f"{what} not found: {path}. Provide {hints[what]}"
+
+
+def _cast_added(added: dict | None, dtype: torch.dtype) -> dict | None:
+    """SDXL's added conditioning in a branch's dtype (floating tensors only)."""
+    if added is None:
+        return None
+    return {k: v.to(dtype) if torch.is_floating_point(v) else v for k, v in added.items()}
 
 
 def _pil_to_tensor(image: Any) -> torch.Tensor:

@@ -120,6 +120,25 @@ def test_schedule_picks_the_prompt_pair_per_step(sd15):
     assert "".join(seen) == pingpong.branches(6) == "STSTTT"
 
 
+@pytest.mark.parametrize("family", ["sd15", "sdxl"])
+def test_half_precision_base_with_a_float32_text_branch(tiny_files, family):
+    """Validation during mixed-precision training: base and scene in bf16, the trained branch in fp32."""
+    base = load_base(tiny_files[family]["base"])
+    scene = load_controlnet(tiny_files[family]["scene_controlnet"], base.unet)
+    text = build_tiny_controlnet(base.unet, seed=7)
+    full = GlyphSRPipeline(base, scene, text, beta=0.5)
+    cond = full.encode("sign", "")
+    reference = full.sample(_control(), cond, steps=2, pingpong=ONLY_SCENE, generator=_gen(), output="latent")
+    base.to(dtype=torch.bfloat16)
+    scene.to(torch.bfloat16)
+    mixed = GlyphSRPipeline(base, scene, text, beta=0.5)
+    latents = mixed.sample(_control(), mixed.encode("sign", ""), steps=2, pingpong=ONLY_SCENE, generator=_gen(),
+                           output="latent")
+    assert latents.dtype == torch.bfloat16 and torch.isfinite(latents.float()).all()
+    relative_error = (latents.float() - reference.float()).norm() / reference.float().norm()
+    assert relative_error < 0.05  # bf16 rounding, not a different computation
+
+
 def test_text_copy_of_scene_gives_the_scene_result_for_any_beta(sd15):
     base, scene, _ = sd15
     copy = controlnet_from_state_dict(init_text_from_scene(controlnet_state_dict(scene)), base.unet)
