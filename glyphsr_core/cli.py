@@ -38,9 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    from .ocr.engine import OcrUnavailableError  # after parsing: --help stays light
+
     try:
         return int(args._module.run(args) or 0)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, ImportError, OcrUnavailableError) as exc:  # each says what to do
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -231,7 +231,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="degradation seed (realistic/paper)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     parser.add_argument("--min-confidence", type=float, default=0.5, help="OCR words below this are dropped")
-    parser.add_argument("--ocr-scale", default="auto", help="enlarge before OCR: auto, 1, 2, 3 or 4")
+    parser.add_argument("--ocr-scale", default="auto", help="enlarge before OCR: auto or a factor from 1 to 8")
     parser.add_argument("--json", type=Path, default=None, help="write the full report (per image) here")
 
 

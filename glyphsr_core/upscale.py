@@ -69,6 +69,26 @@ def _read_text(value: str, width: int, height: int):
     return parse_text_input(value, width, height)[0]
 
 
+def _caption_with_vlm(folder: Path, image, device: str, precision: str) -> str:
+    """Caption on the chosen device and precision, then free the VLM before the diffusion models load."""
+    import gc
+
+    import torch
+
+    from .imageops import to_pil_rgb
+    from .vlm import load_captioner
+
+    captioner = load_captioner(folder, dtype=precision, device=device)
+    captioner.model.to(device)
+    caption = captioner.caption([to_pil_rgb(image)])[0]
+    del captioner
+    gc.collect()
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()
+    logger.info("caption: %s", caption)
+    return caption
+
+
 def run(args: argparse.Namespace) -> int:
     from PIL import Image, UnidentifiedImageError
 
@@ -91,19 +111,17 @@ def run(args: argparse.Namespace) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     precision = args.precision if args.precision != "auto" else ("fp16" if device.startswith("cuda") else "fp32")
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    caption = args.caption
+    if args.vlm is not None and not caption:
+        caption = _caption_with_vlm(args.vlm, image, device, args.precision)
     pipeline = GlyphSRPipeline.from_files(args.base, args.scene_controlnet, args.ts_controlnet,
                                           base_config=args.base_config, device=device, dtype=dtype)
-    captioner = None
-    if args.vlm is not None and not args.caption:
-        from .vlm import load_captioner
-
-        captioner = load_captioner(args.vlm)
     text = _read_text(args.text, image.width, image.height) if args.text else None
 
     def progress(step: int, total: int, branch: str) -> None:
         logger.info("step %d/%d (%s)", step + 1, total, branch)
 
-    result = pipeline.upscale(image, scale=args.scale, caption=args.caption, captioner=captioner, text=text,
+    result = pipeline.upscale(image, scale=args.scale, caption=caption, text=text,
                               min_confidence=args.min_confidence, max_words=args.max_words, steps=args.steps,
                               pingpong=pingpong, seed=args.seed, scheduler=args.scheduler, beta=args.beta,
                               beta_scene=args.beta_scene, mask_dilation=args.mask_dilation,

@@ -296,6 +296,28 @@ def test_upscale_captions_the_lq_image_with_the_vlm(tiny_files, tmp_path):
     assert len(calls) == 1 and explicit.caption == "given"  # a given caption skips the VLM
 
 
+def test_upscale_cli_captions_with_the_vlm_folder(tiny_files, tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from tiny_vlms import build_tiny_llava
+
+    from glyphsr_core.cli import main
+    from glyphsr_core.vlm import load_captioner
+
+    folder = build_tiny_llava(tmp_path / "llava")
+    _sign().save(tmp_path / "in.png")
+    files = tiny_files["sd15"]
+    code = main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--base", str(files["base"]),
+                 "--scene-controlnet", str(files["scene_controlnet"]), "--vlm", str(folder), "--scale", "2",
+                 "--steps", "1", "--device", "cpu"])
+    assert code == 0
+    report = json.loads((tmp_path / "out_report.json").read_text(encoding="utf-8"))
+    expected = load_captioner(folder).caption([_sign()])[0]
+    assert report["caption"] == expected and report["prompts"]["scene_positive"].startswith(expected)
+
+
 def test_a_full_bundle_brings_its_own_scene_branch(tiny_files, sd15, tmp_path):
     from safetensors.torch import load_file
 

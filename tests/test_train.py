@@ -197,6 +197,13 @@ def test_config_errors_are_named(tmp_path, corpus):
         config_from_dict({"data": {"corpus": "x"}})
     with pytest.raises(ConfigError, match="mixed_precision"):
         config_from_dict({"model": {"tiny": "sd15"}, "data": {"corpus": "x"}, "train": {"mixed_precision": "fp8"}})
+    tiny = {"model": {"tiny": "sd15"}, "data": {"corpus": "x"}}
+    for validation, named in (({"schedule": "altenate"}, "schedule"), ({"switch_at": 1.5}, "switch_at"),
+                              ({"schedule": "pattern", "pattern": "SXT"}, "pattern"), ({"scheduler": "heun"}, "scheduler")):
+        with pytest.raises(ConfigError, match=f"validation.*{named}"):
+            config_from_dict({**tiny, "validation": validation})
+    pattern = config_from_dict({**tiny, "validation": {"schedule": "pattern", "pattern": "sst"}}).validation.pingpong()
+    assert pattern.branches(6) == "SSTSST"
     toml = tmp_path / "c.toml"
     toml.write_text(f'[model]\ntiny = "sdxl"\n[data]\ncorpus = "{corpus}"\n[train]\nmax_steps = 3\n')
     config = load_config(toml, ["train.batch_size=5", "validation.every=0"])

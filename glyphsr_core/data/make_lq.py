@@ -11,11 +11,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, choices=("synthetic", "svt", "ctw1500", "cute80"))
     parser.add_argument("--root", type=Path, required=True, help="dataset folder")
     parser.add_argument("--out", type=Path, required=True, help="folder for <id>.png LQ images and lq_params.jsonl")
-    parser.add_argument("--scale", type=int, default=4)
+    parser.add_argument("--scale", type=int, default=4, help="downscale factor: 2, 4 or 8")
     parser.add_argument("--split", default="test", help="SVT annotation file to read (test or train)")
-    parser.add_argument("--degradation", default="bicubic", choices=("bicubic", "realistic", "paper"))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--degradation", default="bicubic", choices=("bicubic", "realistic", "paper"),
+                        help="bicubic: plain downscale; realistic / paper: blur, noise, JPEG (seeded)")
+    parser.add_argument("--seed", type=int, default=0, help="degradation seed (realistic/paper)")
+    parser.add_argument("--limit", type=int, default=None, help="write only the first N images")
 
 
 def run(args: argparse.Namespace) -> int:

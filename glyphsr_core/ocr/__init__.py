@@ -54,7 +54,7 @@ def resolve_ocr_scale(ocr_scale: str | float, width: int, height: int) -> float:
         try:
             ocr_scale = float(ocr_scale)
         except ValueError as exc:
-            raise ValueError(f"ocr_scale must be 'auto' or a number from 1 to 4, got {ocr_scale!r}") from exc
+            raise ValueError(f"ocr_scale must be 'auto' or a number from 1 to 8, got {ocr_scale!r}") from exc
     if not 1.0 <= float(ocr_scale) <= 8.0:
         raise ValueError(f"ocr_scale must be between 1 and 8, got {ocr_scale}")
     return float(ocr_scale)

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..diffusion import SCHEDULERS
+from ..schedule import PingPong, ScheduleError
+
 MIXED_PRECISION = ("no", "fp16", "bf16")
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
@@ -80,9 +83,15 @@ class ValidationConfig:
     cfg_start: float = 4.0
     schedule: str = "alternate_then_text"
     switch_at: float = 0.9
+    pattern: str = "ST"  # for schedule: pattern (S = scene step, T = text step)
     scheduler: str = "euler"
     prompt_words: str = "ocr"  # "ocr": words read from the LQ image (like inference); "gt": ground truth
     save_images: bool = True
+
+    def pingpong(self) -> PingPong:
+        """The validation sampler's ping-pong setting (checked when the config loads)."""
+        return PingPong(schedule=self.schedule, switch_at=self.switch_at, pattern=self.pattern, cfg=self.cfg,
+                        text_cfg=self.cfg, cfg_start=self.cfg_start)
 
 
 @dataclass
@@ -109,6 +118,11 @@ class TrainConfig:
         if t.prediction_type is not None:
             _check_choice("train.prediction_type", t.prediction_type, PREDICTION_TYPES)
         _check_choice("validation.prompt_words", v.prompt_words, PROMPT_WORDS)
+        _check_choice("validation.scheduler", v.scheduler, SCHEDULERS)
+        try:
+            v.pingpong()
+        except ScheduleError as exc:
+            raise ConfigError(f"validation: {exc}") from None
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "checkpointing_steps",
                      "save_bundle_steps", "log_every"):
             if getattr(t, name) < 1:

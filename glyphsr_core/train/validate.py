@@ -23,7 +23,6 @@ def validate(models: Any, text: Any, samples: Sequence[Any], config: Any, step: 
     from ..pipeline import GlyphSRPipeline, _pil_to_tensor, _tensor_to_pil
     from ..prompts import build_prompts
     from ..glyph import render_glyph_map
-    from ..schedule import PingPong
 
     v = config.validation
     scale = v.scale or config.data.scales[0]
@@ -32,7 +31,7 @@ def validate(models: Any, text: Any, samples: Sequence[Any], config: Any, step: 
     text.eval()
     pipeline = GlyphSRPipeline(models.base, models.scene, text, text_hint=models.text_hint, beta=config.train.beta,
                                device=models.base.unet.device)
-    pingpong = PingPong(schedule=v.schedule, switch_at=v.switch_at, cfg=v.cfg, text_cfg=v.cfg, cfg_start=v.cfg_start)
+    pingpong = v.pingpong()
     resolution = config.data.resolution
     pairs, rows = [], []
     image_dir = out_dir / "validation" / f"step{step:06d}"
