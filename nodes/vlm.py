@@ -108,8 +108,8 @@ class VLMHandle:
 
 class VLMLoader:
     DESCRIPTION = (
-        "Loads a vision-language model (transformers image-text-to-text: LLaVA, Qwen2-VL/2.5-VL, SmolVLM, "
-        "Florence-2, ...) from a folder in models/LLM or models/vlm, offline. ComfyUI moves it to the GPU "
+        "Loads a vision-language model (transformers image-text-to-text: LLaVA, LLaVA-NeXT, Qwen2-VL/2.5-VL, "
+        "SmolVLM, ...) from a folder in models/LLM or models/vlm, offline. ComfyUI moves it to the GPU "
         "when captioning and offloads it when other models need the memory."
     )
 
@@ -161,7 +161,7 @@ class VLMCaption:
                 "prompt": ("STRING", {"multiline": True, "default": DEFAULT_CAPTION_PROMPT,
                                       "tooltip": "What to ask the model. The default asks for a scene description "
                                                  "that says where text is without transcribing it (OCR gives the "
-                                                 "words). Florence-2 expects a task such as <MORE_DETAILED_CAPTION>."}),
+                                                 "words)."}),
                 "max_new_tokens": ("INT", {"default": 256, "min": 1, "max": 4096, "step": 1,
                                            "tooltip": "Longest caption, in tokens."}),
                 "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,

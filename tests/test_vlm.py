@@ -221,6 +221,15 @@ def test_missing_transformers_names_the_package(broken, monkeypatch):
         load_captioner(folder)
 
 
+def test_too_old_transformers_names_the_version(broken, monkeypatch):
+    import transformers
+
+    folder = broken()
+    monkeypatch.setattr(transformers, "__version__", "4.50.3")
+    with pytest.raises(ImportError, match=r"transformers 4\.56 or newer.*4\.50\.3 is installed"):
+        load_captioner(folder)
+
+
 def test_missing_folder_and_config(tmp_path):
     _expect(ModelFolderError, tmp_path / "nowhere", "does not exist")
     (tmp_path / "empty").mkdir()

@@ -4,7 +4,7 @@ Each builder writes a folder like the ones users download (config.json, safetens
 tokenizer and processor files, chat template) with `save_pretrained`, so tests load it through
 the same code path as a real model. Weights are random: captions are gibberish, but shapes,
 token flow, stopping and error handling are real. Used by the unit tests and, from the ComfyUI
-venv, by tests/integration/test_vlm.py.
+venv, by tests/integration/test_vlm_comfy.py.
 """
 
 from __future__ import annotations

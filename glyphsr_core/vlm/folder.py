@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from .errors import (
     UnsupportedArchitectureError,
 )
 
+#: AutoModelForImageTextToText.from_pretrained(dtype=...) and the processors the tests cover
+MIN_TRANSFORMERS = "4.56"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model", "tokenizer_config.json")
 IMAGE_PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
@@ -34,13 +37,28 @@ class ModelFolder:
         return self.path.name
 
 
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """'4.56.0.dev0' -> (4, 56, 0): the numeric release parts."""
+    parts = []
+    for piece in version.split(".")[:3]:
+        match = re.match(r"\d+", piece)
+        if not match:
+            break
+        parts.append(int(match.group()))
+    return tuple(parts)
+
+
 def _transformers_knows(model_type: str) -> tuple[bool, bool]:
     """(known model type, is an image-text-to-text model) for the installed transformers."""
     try:
-        import transformers  # noqa: F401
+        import transformers
     except ImportError as exc:
         raise ImportError("GlyphSR VLM captioning needs the 'transformers' package: "
-                          "pip install 'transformers>=4.56'") from exc
+                          f"pip install 'transformers>={MIN_TRANSFORMERS}'") from exc
+    if _version_tuple(transformers.__version__) < _version_tuple(MIN_TRANSFORMERS):
+        raise ImportError(f"GlyphSR VLM captioning needs transformers {MIN_TRANSFORMERS} or newer (AutoModelForImageText"
+                          f"ToText with dtype=); {transformers.__version__} is installed: "
+                          f"pip install -U 'transformers>={MIN_TRANSFORMERS}'")
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
@@ -90,7 +108,7 @@ def inspect_model_folder(folder: str | Path, trust_remote_code: bool = False) ->
     elif not is_vlm:
         raise UnsupportedArchitectureError(
             f"VLM folder '{path}': model type '{model_type}' is not an image-text-to-text (vision-language) "
-            f"model; captioning needs one such as LLaVA, Qwen2.5-VL, SmolVLM or Florence-2")
+            f"model; captioning needs one such as LLaVA, Qwen2.5-VL or SmolVLM")
 
     if not _has_any(path, TOKENIZER_FILES):
         raise MissingProcessorError(f"VLM folder '{path}' has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}"

@@ -40,8 +40,8 @@ class CaptionProcessor:
         return getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
 
     def format_prompt(self, prompt: str) -> str:
-        """The model's chat template around one image and the prompt; models without one (Florence-2
-        task prompts) get the prompt as written."""
+        """The model's chat template around one image and the prompt; models without one get the
+        prompt as written."""
         if not self.chat_template:
             return prompt
         return self.processor.apply_chat_template(_messages(prompt), add_generation_prompt=True, tokenize=False)

@@ -10,7 +10,7 @@ ever runs in the server process or in a subprocess (see tiny_models.py). Only lo
 
 Fixtures:
 - `comfy_server` (session): a running `comfy_client.ComfyServer` (client + paths); see its docstring.
-- `tiny_sd15`, `tiny_sd15_fullvae`, `tiny_controlnet`, `tiny_controlnet_glyph` (session): tiny
+- `tiny_sd15`, `tiny_controlnet`, `tiny_controlnet_glyph` (session): tiny
   random-weight models (tiny_models.py) installed in the server's models folders; each returns the
   file name the loader nodes list (e.g. CheckpointLoaderSimple's ckpt_name).
 - `unique_prefix`: a SaveImage `filename_prefix` no other test uses.
@@ -58,7 +58,10 @@ def comfyui_dir() -> Path | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip this folder's tests unless COMFYUI_DIR names a ComfyUI checkout."""
+    """Mark this folder's tests `integration`; skip them unless COMFYUI_DIR names a ComfyUI checkout."""
+    here = [item for item in items if HERE in Path(str(item.fspath)).resolve().parents]
+    for item in here:
+        item.add_marker(pytest.mark.integration)
     root = comfyui_dir()
     if root is None:
         reason = "integration tests need a real ComfyUI: set COMFYUI_DIR to a ComfyUI checkout"
@@ -67,9 +70,8 @@ def pytest_collection_modifyitems(config, items):
     else:
         return
     skip = pytest.mark.skip(reason=reason)
-    for item in items:
-        if HERE in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(skip)
+    for item in here:
+        item.add_marker(skip)
 
 
 # --------------------------------------------------------------------------------------------
@@ -114,7 +116,6 @@ def _tiny_fixture(kind: str):
 tiny_sd15 = _tiny_fixture("sd15")
 tiny_controlnet = _tiny_fixture("controlnet")
 tiny_controlnet_glyph = _tiny_fixture("controlnet_glyph")
-tiny_sd15_fullvae = _tiny_fixture("sd15_fullvae")
 
 
 @pytest.fixture
