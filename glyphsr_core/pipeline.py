@@ -118,6 +118,9 @@ class GlyphSRPipeline:
                                       "(--scene-controlnet), or a full TS-ControlNet bundle that contains it")
         model = load_base(base, config=base_config, dtype=dtype)
         if scene_controlnet is not None:
+            if bundle is not None and bundle.scene is not None:
+                logger.warning("%s is a full bundle; its scene branch is not used because a scene ControlNet "
+                               "was given (%s)", ts_controlnet, scene_controlnet)
             scene = load_controlnet(scene_controlnet, model.unet, what="scene ControlNet")
         else:
             scene = controlnet_from_state_dict(bundle.scene, model.unet, name=f"scene branch of {ts_controlnet}")
@@ -342,6 +345,8 @@ class GlyphSRPipeline:
         text_cond = self.encode(prompts.text_positive, prompts.text_negative)
 
         control = _pil_to_tensor(upscaled)
+        if self.text_controlnet is None and (beta is not None or beta_scene is not None):
+            logger.warning("no text branch is loaded (no TS-ControlNet bundle), so beta / beta_scene are ignored")
         glyph = None
         if self.text_controlnet is not None and self.text_hint == "lq+glyph":
             glyph = _pil_to_tensor(render_glyph_map(text, *work))
