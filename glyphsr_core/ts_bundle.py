@@ -32,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .tscontrolnet import (TSBundle, init_text_from_scene, inspect_branch, load_safetensors,
+    from .tscontrolnet import (LQ_CHANNELS, TSBundle, init_text_from_scene, inspect_branch, load_safetensors,
                                validate_bundle, write_bundle)
 
     if args.glyph_channel and not args.init_text_from_scene:
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         text, _ = load_safetensors(args.text, "--text")
         inspect_branch(text, f"--text {args.text.name}")
     text_info = inspect_branch(text, "text branch")
-    scene_channels = inspect_branch(scene, "scene branch").hint_channels if scene is not None else 3
+    scene_channels = inspect_branch(scene, "scene branch").hint_channels if scene is not None else LQ_CHANNELS
     text_hint = "lq" if text_info.hint_channels == scene_channels else "lq+glyph"
     base = inspect_branch(scene if scene is not None else text).base if args.base == "auto" else args.base
     bundle = TSBundle(scene=scene, text=text, beta=args.beta, text_hint=text_hint, base=base)

@@ -191,8 +191,9 @@ class PingPongKSampler:
                 "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
                                   "tooltip": "CFG scale of the scene steps."}),
                 "sampler_name": (comfy.samplers.KSampler.SAMPLERS, {"tooltip": (
-                    "Sampling algorithm. Samplers that evaluate the model twice per step (heun, "
-                    "dpmpp_2s_ancestral, ...) may give a step's second evaluation the next step's pair.")}),
+                    "Sampling algorithm. Each model evaluation is guided by the step its sigma falls in: "
+                    "samplers that evaluate again at the next step's sigma (heun's corrector, "
+                    "dpmpp_2s_ancestral's second stage) use the next step's pair there.")}),
                 "scheduler": (comfy.samplers.KSampler.SCHEDULERS, {"tooltip": "How noise is removed over the steps."}),
                 **required,
                 "latent_image": ("LATENT", {"tooltip": "The latent image to denoise."}),

@@ -99,8 +99,8 @@ class ApplyTSControlNet:
               glyph=None, text_mask=None, vae=None):
         conds = (scene_positive, scene_negative, text_positive, text_negative)
         if not isinstance(control_net, TSControlNet):
-            raise hints.HintInputError(f"'control_net' must come from GlyphSR Load TS-ControlNet (got "
-                                 f"{type(control_net).__name__}); use Apply ControlNet for a plain ControlNet")
+            raise TypeError(f"'control_net' must come from GlyphSR Load TS-ControlNet (got "
+                            f"{type(control_net).__name__}); use Apply ControlNet for a plain ControlNet")
         hint = hints.lq_hint(image)
         glyph_extra = hints.glyph_hint(glyph, image, control_net.glyph_channels)
         mask = hints.text_mask(text_mask, image)

@@ -241,7 +241,7 @@ def test_apply_attaches_like_controlnet_apply_advanced(nodes, cn_dir):
 
 
 def test_apply_refuses_a_plain_controlnet(nodes, cn_dir):
-    with pytest.raises(ValueError, match="'control_net' must come from GlyphSR Load TS-ControlNet"):
+    with pytest.raises(TypeError, match="'control_net' must come from GlyphSR Load TS-ControlNet"):
         nodes.ApplyTSControlNet().apply(conds("a"), conds("b"), conds("c"), conds("d"), plain(1, None), image(),
                                         0.5, 0.5, 1.0, 0.0, 1.0)
 

@@ -56,12 +56,7 @@ def glyph_hint(glyph: torch.Tensor | None, image: torch.Tensor, channels: int) -
                              f"{image.shape[2]}x{image.shape[1]}: render the glyph map with the image as reference")
     _check_batch(glyph.shape[0], image.shape[0], "glyph")
     rgb = lq_hint(glyph)
-    if channels == 1:
-        return rgb.mean(dim=1, keepdim=True)
-    if channels == 3:
-        return rgb
-    raise HintInputError(f"this TS-ControlNet's text branch takes {channels} glyph channels; "
-                         f"only 1 (grey) or 3 (RGB) are supported")
+    return rgb.mean(dim=1, keepdim=True) if channels == 1 else rgb  # validate_bundle allows only 1 or 3
 
 
 def text_mask(mask: torch.Tensor | None, image: torch.Tensor) -> torch.Tensor | None:
