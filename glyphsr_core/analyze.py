@@ -26,22 +26,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from PIL import Image, UnidentifiedImageError
-
     from .glyph import render_glyph_map, render_text_mask
+    from .imageops import open_image_file
     from .ocr import read_text
     from .preview import draw_ocr_preview
     from .prompts import build_prompts
 
-    if not args.image.is_file():
-        raise FileNotFoundError(f"image not found: {args.image}")
     if args.scale < 1:
         raise ValueError(f"--scale must be >= 1, got {args.scale}")
-    try:
-        image = Image.open(args.image)
-        image.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"cannot decode {args.image} as an image: {exc}") from exc
+    image = open_image_file(args.image)
     out_dir = args.out or args.image.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = args.image.stem

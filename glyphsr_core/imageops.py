@@ -7,11 +7,14 @@ reads is normalised to RGB here, in one place.
 
 from __future__ import annotations
 
-from typing import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: OCR and analysis run without it
+    import torch
 
 
 class ImageInputError(ValueError):
@@ -41,6 +44,18 @@ def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def open_image_file(path: Path) -> Image.Image:
+    """A decoded image file, or a clear error naming it (missing, or not an image)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        image = Image.open(path)
+        image.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ImageInputError(f"cannot decode {path} as an image: {exc}") from exc
+    return image
+
+
 def to_pil_rgb(image: Image.Image | np.ndarray) -> Image.Image:
     if isinstance(image, Image.Image):
         if image.mode == "RGB":
@@ -51,6 +66,8 @@ def to_pil_rgb(image: Image.Image | np.ndarray) -> Image.Image:
 
 def check_comfy_images(images: torch.Tensor, name: str = "image") -> torch.Tensor:
     """Validate a ComfyUI IMAGE batch; a single HxWxC image is promoted to a batch of one."""
+    import torch
+
     if not isinstance(images, torch.Tensor):
         raise ImageInputError(f"'{name}' must be an IMAGE tensor, got {type(images).__name__}")
     if images.ndim == 3:
@@ -68,6 +85,8 @@ def check_comfy_images(images: torch.Tensor, name: str = "image") -> torch.Tenso
 
 def comfy_to_pil(images: torch.Tensor, name: str = "image") -> list[Image.Image]:
     """ComfyUI IMAGE batch -> one PIL RGB image per batch item."""
+    import torch
+
     images = check_comfy_images(images, name)
     arrays = images.detach().to("cpu", torch.float32).numpy()
     return [Image.fromarray(to_rgb_uint8(a)) for a in arrays]
@@ -75,12 +94,16 @@ def comfy_to_pil(images: torch.Tensor, name: str = "image") -> list[Image.Image]
 
 def pil_to_comfy(images: Sequence[Image.Image]) -> torch.Tensor:
     """PIL images of one size -> ComfyUI IMAGE [B, H, W, 3] float32."""
+    import torch
+
     arrays = [np.asarray(to_pil_rgb(im), dtype=np.float32) / 255.0 for im in images]
     return torch.from_numpy(np.stack(arrays, axis=0))
 
 
 def masks_to_comfy(masks: Sequence[Image.Image]) -> torch.Tensor:
     """PIL "L" masks of one size -> ComfyUI MASK [B, H, W] float32."""
+    import torch
+
     arrays = [np.asarray(m.convert("L"), dtype=np.float32) / 255.0 for m in masks]
     return torch.from_numpy(np.stack(arrays, axis=0))
 

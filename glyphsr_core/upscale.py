@@ -90,18 +90,11 @@ def _caption_with_vlm(folder: Path, image, device: str, precision: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from PIL import Image, UnidentifiedImageError
-
+    from .imageops import open_image_file
     from .pipeline import GlyphSRPipeline
     from .schedule import PingPong
 
-    if not args.image.is_file():
-        raise FileNotFoundError(f"image not found: {args.image}")
-    try:
-        image = Image.open(args.image)
-        image.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"cannot decode {args.image} as an image: {exc}") from exc
+    image = open_image_file(args.image)
     if args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
     pingpong = PingPong(schedule=args.schedule, switch_at=args.switch_at, pattern=args.pattern, cfg=args.cfg,

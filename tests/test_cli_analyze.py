@@ -36,3 +36,15 @@ def test_analyze_reports_missing_and_undecodable_images(tmp_path):
     broken.write_bytes(b"\x89PNG not really")
     out = run_cli("analyze", str(broken))
     assert out.returncode == 2 and "cannot decode" in out.stderr
+
+
+def test_analyze_runs_without_torch(tmp_path):
+    """The text half of the method (OCR, prompts, glyph map) needs only numpy, Pillow and RapidOCR."""
+    image, _ = render_words([["EXIT"]], size=(200, 80), font_size=40)
+    image.save(tmp_path / "exit.png")
+    block_torch = ("import runpy, sys; sys.modules['torch'] = None; sys.argv = ['glyphsr_core', 'analyze', "
+                   f"{str(tmp_path / 'exit.png')!r}]; runpy.run_module('glyphsr_core', run_name='__main__')")
+    out = subprocess.run([sys.executable, "-c", block_torch], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "exit_report.json").read_text())
+    assert [r["text"] for r in report["ocr"]["regions"]] == ["EXIT"]
