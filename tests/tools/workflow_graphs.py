@@ -39,8 +39,17 @@ INPUT_IMAGE = "example.png"
 HAND_CAPTION = "a shop front on a city street in daylight, a painted sign above the door"
 
 
+def _group(flow: Flow, title: str, note: str, column: int, row: int = 0) -> str:
+    """A group numbered in the order the user follows (workflows without a VLM skip no number)."""
+    return flow.group(f"{len(flow.groups) + 1}. {title}", note, column, row)
+
+
+def _named(flow: Flow, title: str) -> str:
+    return next(g.title for g in flow.groups if g.title.split(". ", 1)[1] == title)
+
+
 def _load(flow: Flow, models: dict) -> tuple:
-    g = flow.group("1. Load and upscale",
+    g = _group(flow, "Load and upscale",
                    "Pick the low-quality image. 'Upscale Image By' enlarges it to the target size (x4 here): "
                    "diffusion restores detail at that size, and the ControlNets, glyph map and mask use it.", 0)
     image = flow.add("LoadImage", g, image=INPUT_IMAGE)
@@ -50,7 +59,7 @@ def _load(flow: Flow, models: dict) -> tuple:
 
 
 def _read(flow: Flow, image) -> object:
-    g = flow.group("2. Read the text (OCR)",
+    g = _group(flow, "Read the text (OCR)",
                    "RapidOCR reads the words of the low-quality image, offline. Check the preview: if a word is "
                    "wrong, copy 'json' into 'GlyphSR Text From String', fix it and connect that node's text "
                    "instead. Raise ocr_scale for very small text.", 1)
@@ -60,7 +69,7 @@ def _read(flow: Flow, image) -> object:
 
 
 def _caption(flow: Flow, image, ocr):
-    g = flow.group("3. Caption (VLM)",
+    g = _group(flow, "Caption (VLM)",
                    "A local vision-language model writes the scene caption. Put a model folder (with "
                    "config.json) into models/LLM, e.g. models/LLM/Qwen2.5-VL-3B-Instruct. No VLM? Use the "
                    "glyphsr_no_vlm workflow and type the caption.", 1, row=1)
@@ -70,7 +79,7 @@ def _caption(flow: Flow, image, ocr):
 
 
 def _prompts(flow: Flow, ocr, caption):
-    g = flow.group("4. Build prompts",
+    g = _group(flow, "Build prompts",
                    "Two prompt pairs: the scene pair (caption + quality words) and the text pair (the words and "
                    "where they are, then the caption). Edit the suffixes and negatives here; the report says "
                    "which words did not fit into CLIP's 77 tokens.", 2)
@@ -82,28 +91,32 @@ def _prompts(flow: Flow, ocr, caption):
 
 
 def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
-    g = flow.group("5. Models",
+    g = _group(flow, "Models",
                    f"models/checkpoints: the base model ({models['checkpoint']}).\n"
                    f"models/controlnet: the GLYPH-SR text branch ({models['text_branch']}, a text-only "
                    f"TS-ControlNet bundle) and your scene SR/tile ControlNet ({models['scene_controlnet']}). "
-                   "A full bundle holding both branches goes alone in control_net_name.", 0, row=1)
+                   "A full bundle holding both branches goes alone in control_net_name. Make the text branch with "
+                   "'python -m glyphsr_core train', or a starter copy of the tile ControlNet with 'python -m "
+                   "glyphsr_core ts-bundle --scene TILE --init-text-from-scene --glyph-channel --text-only'.",
+                   0, row=1)
     # download links only for weights that exist (the base checkpoints, as ComfyUI's own templates link them)
     ckpt = flow.add("CheckpointLoaderSimple", g, ckpt_name=models["checkpoint"],
                     models=[{"name": models["checkpoint"], "url": models["checkpoint_url"], "directory": "checkpoints"}])
     ts = flow.add("GlyphSR_TSControlNetLoader", g, control_net_name=models["text_branch"],
                   second_control_net=models["scene_controlnet"], beta=-1.0)
 
-    g = flow.group("6. Encode prompts",
+    g = _group(flow, "Encode prompts",
                    "CLIP Text Encode turns each prompt into conditioning: scene +/- and text +/-.", 3)
     conds = {}
     for name, title in (("scene_positive", "Scene prompt"), ("scene_negative", "Scene negative"),
                         ("text_positive", "Text prompt"), ("text_negative", "Text negative")):
         conds[name] = flow.add("CLIPTextEncode", g, title=title, text=prompts[name], clip=ckpt["CLIP"])
 
-    g = flow.group("7. TS-ControlNet",
+    g = _group(flow, "TS-ControlNet",
                    "Both branches see the upscaled image; their residuals are blended with beta (-1 = the "
-                   "bundle's). The text mask gives beta_text inside the words and beta_scene outside; the glyph "
-                   "map feeds text branches trained with a glyph hint.", 4)
+                   "bundle's). The text mask gives beta_text inside the words and beta_scene outside. The glyph "
+                   "map is connected, so the text branch must take a glyph hint (text_hint lq+glyph); for an "
+                   "'lq' text branch, remove the glyph link.", 4)
     glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=upscaled[0], width=1024, height=1024,
                      mask_dilation=8, font_path="")
     apply = flow.add("GlyphSR_ApplyTSControlNet", g, control_net=ts["control_net"], image=upscaled[0],
@@ -111,7 +124,7 @@ def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
                      beta_text=-1.0, beta_scene=-1.0, strength=1.0, start_percent=0.0, end_percent=1.0,
                      **{name: cond[0] for name, cond in conds.items()})
 
-    g = flow.group("8. Ping-pong sampling",
+    g = _group(flow, "Ping-pong sampling",
                    "The sampler alternates the scene and text prompt pairs from step to step, then text only "
                    "for the last 10% (alternate_then_text). CFG ramps from cfg_start to cfg as in the paper.",
                    5)
@@ -122,7 +135,7 @@ def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
                        seed=0, steps=50, cfg=7.5, sampler_name="dpmpp_2m", scheduler="karras", denoise=1.0,
                        text_cfg=7.5, schedule="alternate_then_text", switch_at=0.9, pattern="ST", cfg_start=4.0)
 
-    g = flow.group("9. Colour fix, check, save",
+    g = _group(flow, "Colour fix, check, save",
                    "Colour Fix pulls the colours back toward the input. The Text Fidelity Check reads the result "
                    "and lists every word kept, changed, missing or invented (F1 1.0 = all kept); the mask shows "
                    "where words changed.", 6)
@@ -152,13 +165,13 @@ def ocr_prompts_flow() -> Flow:
     models = MODELS["sd15"]
     image, upscaled = _load(flow, models)
     ocr = _read(flow, image)
-    flow.add("PreviewAny", "2. Read the text (OCR)", title="OCR JSON", source=ocr["json"])
+    flow.add("PreviewAny", _named(flow, "Read the text (OCR)"), title="OCR JSON", source=ocr["json"])
     caption = _caption(flow, image, ocr)
     prompts = _prompts(flow, ocr, caption)
     for name in ("scene_positive", "scene_negative", "text_positive", "text_negative"):
-        flow.add("PreviewAny", "4. Build prompts", title=name.replace("_", " ").capitalize(),
+        flow.add("PreviewAny", _named(flow, "Build prompts"), title=name.replace("_", " ").capitalize(),
                  source=prompts[name])
-    g = flow.group("5. Glyph map and mask",
+    g = _group(flow, "Glyph map and mask",
                    "What the text branch will see: the words redrawn white on black where OCR found them, and "
                    "the mask where beta_text applies.", 3)
     glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=upscaled[0], width=1024, height=1024,
