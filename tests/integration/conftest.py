@@ -13,6 +13,8 @@ Fixtures:
 - `tiny_sd15`, `tiny_controlnet`, `tiny_controlnet_glyph` (session): tiny
   random-weight models (tiny_models.py) installed in the server's models folders; each returns the
   file name the loader nodes list (e.g. CheckpointLoaderSimple's ckpt_name).
+- `tiny_sdxl`, `tiny_controlnet_sdxl` (session): the same for SDXL (a ~1.8 GiB checkpoint, CLIP-G
+  being full size, and a ~210 MiB ControlNet); built (~1 min) only when a test asks for them.
 - `unique_prefix`: a SaveImage `filename_prefix` no other test uses.
 
 Example:
@@ -116,6 +118,8 @@ def _tiny_fixture(kind: str):
 tiny_sd15 = _tiny_fixture("sd15")
 tiny_controlnet = _tiny_fixture("controlnet")
 tiny_controlnet_glyph = _tiny_fixture("controlnet_glyph")
+tiny_sdxl = _tiny_fixture("sdxl")
+tiny_controlnet_sdxl = _tiny_fixture("controlnet_sdxl")
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """TS-ControlNet in a real ComfyUI: loading, attaching, sampling, glyph hint, model mismatch.
 
 Bundles are written by the test from the harness's tiny ControlNets (the text branch is the scene
-branch with perturbed weights, so the two branches give different residuals).
+branch with perturbed weights, so the two branches give different residuals). The SDXL tests use the
+tiny SDXL checkpoint and ControlNet (built on first use, ~1 min; see tiny_models.py).
 """
 
 from __future__ import annotations
@@ -54,6 +55,19 @@ def bundles(comfy_server, scene_sd, tiny_controlnet_glyph, tmp_path_factory) -> 
 
 
 @pytest.fixture(scope="module")
+def sdxl_bundles(comfy_server, tiny_controlnet_sdxl, tmp_path_factory) -> dict[str, str]:
+    """Bundles made from the tiny SDXL ControlNet: name -> file name in models/controlnet."""
+    out = tmp_path_factory.mktemp("sdxl_bundles")
+    scene = load_file(str(comfy_server.models_dir / "controlnet" / tiny_controlnet_sdxl))
+    made = {
+        "beta05": TSBundle(scene, perturbed(scene, 1), beta=0.5, base="sdxl"),
+    }
+    return {key: comfy_server.install_model(write_bundle(out / f"glyphsr_ts_sdxl_{key}.safetensors", bundle),
+                                            "controlnet")
+            for key, bundle in made.items()}
+
+
+@pytest.fixture(scope="module")
 def hint_image(comfy_server) -> str:
     rng = np.random.default_rng(3)
     image = Image.fromarray((rng.random((SIZE, SIZE, 3)) * 255).astype(np.uint8))
@@ -62,7 +76,7 @@ def hint_image(comfy_server) -> str:
 
 
 def sample(server, ckpt, hint, prefix, control=None) -> np.ndarray:
-    """Sample the tiny SD1.5 model; `control(g, pos, neg, image) -> (pos_out, neg_out)` attaches a ControlNet."""
+    """Sample a tiny checkpoint; `control(g, pos, neg, image) -> (pos_out, neg_out)` attaches a ControlNet."""
     g = Graph(server)
     model = g.node("CheckpointLoaderSimple", ckpt_name=ckpt)
     pos = g.node("CLIPTextEncode", text="a shop sign that says OPEN", clip=model.out(1))
@@ -170,7 +184,7 @@ save_torch_file(tiny_models._half(net.state_dict(), "control_model."), sys.argv[
 
 
 def test_branch_for_another_base_fails_with_a_clear_message(comfy_server, tiny_sd15, hint_image, tmp_path):
-    """An SD2-shaped (cross-attention 1024) bundle on the SD1.5 model; the same check covers SD1.5 vs SDXL."""
+    """An SD2-shaped (cross-attention 1024) bundle on the SD1.5 model (SD1.5 vs SDXL: the tests below)."""
     cn_path = tmp_path / "sd2_cn.safetensors"
     tiny_models.run_comfy_python(_SD2_CONTROLNET, str(cn_path), comfyui_dir=comfy_server.comfyui_dir)
     sd2 = load_file(str(cn_path))
@@ -182,3 +196,37 @@ def test_branch_for_another_base_fails_with_a_clear_message(comfy_server, tiny_s
     message = err.value.exception_message
     assert "scene branch was made for" in message and "cross-attention width 1024" in message
     assert "model being sampled is SD1.x" in message
+
+
+def test_sd15_bundle_on_the_sdxl_model_fails_with_a_clear_message(comfy_server, tiny_sdxl, bundles, hint_image):
+    """The check runs before the first step, so the user gets a sentence rather than a shape error."""
+    with pytest.raises(ComfyExecutionError) as err:
+        sample(comfy_server, tiny_sdxl, hint_image, "t_mismatch_xl", ts_apply(bundles["beta05"]))
+    assert err.value.node_type == "KSampler"
+    message = err.value.exception_message
+    assert "scene branch was made for SD1.x (cross-attention width 768, class-embedding input none)" in message
+    assert "model being sampled is SDXL (cross-attention width 2048, class-embedding input 2816)" in message
+
+
+def test_sdxl_bundle_on_the_sd15_model_fails_with_a_clear_message(comfy_server, tiny_sd15, sdxl_bundles,
+                                                                  hint_image):
+    with pytest.raises(ComfyExecutionError) as err:
+        sample(comfy_server, tiny_sd15, hint_image, "t_mismatch_15", ts_apply(sdxl_bundles["beta05"]))
+    message = err.value.exception_message
+    assert "scene branch was made for SDXL (cross-attention width 2048, class-embedding input 2816)" in message
+    assert "model being sampled is SD1.x" in message
+
+
+def test_sdxl_bundle_samples_on_the_sdxl_model(comfy_server, tiny_sdxl, tiny_controlnet_sdxl, sdxl_bundles,
+                                               hint_image, unique_prefix):
+    scene_alone = sample(comfy_server, tiny_sdxl, hint_image, unique_prefix + "_plain",
+                         comfy_apply({"control_net_name": tiny_controlnet_sdxl}, node="ControlNetLoader"))
+    no_control = sample(comfy_server, tiny_sdxl, hint_image, unique_prefix + "_none")
+    assert np.abs(scene_alone - no_control).mean() > 0.5, "the tiny SDXL ControlNet does not change the output"
+    # beta_text 0: exactly the scene ControlNet alone, through ComfyUI's SDXL conditioning (y, pooled)
+    via_ours = sample(comfy_server, tiny_sdxl, hint_image, unique_prefix + "_ts0",
+                      ts_apply(sdxl_bundles["beta05"], 0.0))
+    assert np.array_equal(via_ours, scene_alone)
+    # the bundle's own beta 0.5: the text branch counts
+    blended = sample(comfy_server, tiny_sdxl, hint_image, unique_prefix + "_ts05", ts_apply(sdxl_bundles["beta05"]))
+    assert np.abs(blended - scene_alone).mean() > 0.5

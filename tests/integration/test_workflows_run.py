@@ -1,10 +1,12 @@
 """The shipped workflows inside a real ComfyUI: valid against its /object_info, listed in the Templates
 browser, and every API workflow runs to completion on tiny models (file names substituted).
 
-Gap, stated plainly: the harness has no tiny SDXL checkpoint (SDXL's CLIP-G alone is ~700M
-parameters), so `glyphsr_sdxl_x4` runs its graph with the tiny SD1.5 checkpoint and ControlNets in
-place of the SDXL files. Its node graph is the SD1.5 one with other file names and sizes, so this
-proves the wiring, not SDXL weights.
+`glyphsr_sdxl_x4` runs on the tiny SDXL checkpoint and SDXL ControlNet (tiny_models.py: ComfyUI
+detects the checkpoint as SDXL, so sampling goes through SDXL's conditioning: CLIP-L + CLIP-G, pooled
+output, size embedding). Gap, stated plainly: the weights are random and the UNet keeps only SDXL's
+block pattern at width 320, so this proves the graph runs on an SDXL model with SDXL ControlNets,
+not output quality; the text branch of its bundle is the scene ControlNet with zero glyph channels
+(`init_text_from_scene`), not a separately built 6-channel SDXL ControlNet.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from comfy_client import ComfyExecutionError, Graph
-from glyphsr_core.tscontrolnet import TSBundle, write_bundle
+from glyphsr_core.tscontrolnet import TSBundle, init_text_from_scene, write_bundle
 
 TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS))
@@ -61,6 +63,18 @@ def models(comfy_server, tiny_sd15, tiny_controlnet, tiny_controlnet_glyph, tmp_
         "second_control_net": tiny_controlnet,
         "model": tiny_vlm("llava", comfy_server.models_dir / "LLM").name,
     }
+
+
+@pytest.fixture(scope="module")
+def sdxl_models(comfy_server, models, tiny_sdxl, tiny_controlnet_sdxl, tmp_path_factory) -> dict[str, str]:
+    """`models` with SDXL files: the tiny SDXL checkpoint, its ControlNet as the scene ControlNet and a
+    text-only lq+glyph bundle made from it (built on first use: only the SDXL workflow asks)."""
+    scene = load_file(str(comfy_server.models_dir / "controlnet" / tiny_controlnet_sdxl))
+    bundle = write_bundle(tmp_path_factory.mktemp("wf_xl") / "glyphsr_text_sdxl_tiny.safetensors",
+                          TSBundle(None, init_text_from_scene(scene, glyph_channel=True), beta=0.5,
+                                   text_hint="lq+glyph", base="sdxl"))
+    return dict(models, ckpt_name=tiny_sdxl, control_net_name=comfy_server.install_model(bundle, "controlnet"),
+                second_control_net=tiny_controlnet_sdxl)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +129,9 @@ def test_templates_browser_lists_the_ui_workflows(comfy_server):
 
 
 @pytest.mark.parametrize("name", ["glyphsr_sd15_x4", "glyphsr_no_vlm", "glyphsr_sdxl_x4"])
-def test_upscale_workflow_runs_to_a_saved_x4_image(name, comfy_server, models, images):
+def test_upscale_workflow_runs_to_a_saved_x4_image(name, comfy_server, models, images, request):
+    if name == "glyphsr_sdxl_x4":
+        models = request.getfixturevalue("sdxl_models")
     prompt = prepared(name, models, images["sign"])
     result = comfy_server.queue(prompt)
     save_id, _ = nodes_of(prompt, "SaveImage")[0]

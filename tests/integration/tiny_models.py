@@ -21,6 +21,17 @@ Models (random init, fixed seed, fp16 on disk):
   sampler output (strength 0 vs 1: ~15/255 mean change at 64 px).
 - "controlnet_glyph": the same with a 6-channel hint (LQ RGB + 3-channel glyph); ComfyUI infers the
   hint channels from `input_hint_block.0.weight`.
+- "sdxl" (~1.8 GiB; built in ~30 s): an SDXL checkpoint that ComfyUI detects as exactly its `SDXL`
+  model config (not a subclass such as SSD-1B). Detection checks model_channels 320, the transformer
+  depth per input res block [0, 0, 2, 2, 10, 10], linear proj_in, context 2048 and class-embedding
+  input 2816, but not channel_mult, so the tiny UNet keeps SDXL's block pattern at width 320 on all
+  three levels, with lighter output and middle blocks (~150M parameters). CLIP-L and CLIP-G are full
+  size (~820M parameters: their shapes come from fixed configs), which is where the size goes; the
+  CLIP keys are written in checkpoint layout by ComfyUI's SDXL saving code. The VAE is the same
+  calibrated TAESD (SDXL latents decode to ~0.47 +- 0.17 with it). The builder loads the file back
+  and fails unless ComfyUI detects SDXL and reports no missing CLIP weights.
+- "controlnet_sdxl" (~210 MiB): an SDXL ControlNet (`control_model.*`, 3-channel hint, class
+  embedding 2816) matching the tiny SDXL UNet (strength 0 vs 1: ~20/255 mean change at 64 px).
 
 Put a built file where the server looks with `install_model(path, server.models_dir / "checkpoints")`
 (a hard link or copy; ComfyUI re-lists a folder when its mtime changes, so files added after the
@@ -51,6 +62,8 @@ MODEL_KINDS: dict[str, tuple[str, str]] = {
     "sd15_fullvae": ("glyphsr_tiny_sd15_fullvae.safetensors", "checkpoints"),
     "controlnet": ("glyphsr_tiny_sd15_controlnet.safetensors", "controlnet"),
     "controlnet_glyph": ("glyphsr_tiny_sd15_controlnet_glyph.safetensors", "controlnet"),
+    "sdxl": ("glyphsr_tiny_sdxl.safetensors", "checkpoints"),
+    "controlnet_sdxl": ("glyphsr_tiny_sdxl_controlnet.safetensors", "controlnet"),
 }
 
 # Tiny SD1.5 UNet: SD1.5 widths, one level, one res block (with a transformer) per level.
@@ -75,6 +88,35 @@ TINY_SD15_UNET = {
     "use_temporal_resblock": False,
     "use_temporal_attention": False,
 }
+
+# Tiny SDXL UNet. ComfyUI picks its SDXL model config when model_channels is 320, the transformer
+# depth per input res block is exactly [0, 0, 2, 2, 10, 10], context 2048 (linear proj_in) and the
+# class-embedding input 2816; channel_mult is not checked, so every level stays 320 wide (SDXL's is
+# [1, 2, 4]), and the output blocks and the middle block carry fewer transformer blocks than SDXL's.
+TINY_SDXL_UNET = {
+    "use_checkpoint": False,
+    "image_size": 32,
+    "use_spatial_transformer": True,
+    "legacy": False,
+    "num_classes": "sequential",
+    "adm_in_channels": 2816,
+    "in_channels": 4,
+    "out_channels": 4,
+    "model_channels": 320,
+    "num_res_blocks": [2, 2, 2],
+    "transformer_depth": [0, 0, 2, 2, 10, 10],
+    "transformer_depth_output": [0, 0, 0, 0, 0, 0, 1, 1, 1],
+    "channel_mult": [1, 1, 1],
+    "transformer_depth_middle": 1,
+    "use_linear_in_transformer": True,
+    "context_dim": 2048,
+    "num_heads": -1,
+    "num_head_channels": 64,
+    "use_temporal_resblock": False,
+    "use_temporal_attention": False,
+}
+
+UNET_CONFIGS = {"sd15": TINY_SD15_UNET, "sdxl": TINY_SDXL_UNET}
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,18 +253,21 @@ def _random_init(module, seed: int) -> None:
         raise RuntimeError(f"parameters left uninitialised: {stray[:8]}")
 
 
-def _unet_state_dict() -> dict:
+def _unet_state_dict(base: str = "sd15") -> dict:
     import torch
     from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
     import comfy.ops
 
-    unet = UNetModel(**TINY_SD15_UNET, dtype=torch.float32, device="cpu",
-                     operations=comfy.ops.disable_weight_init)
+    config = UNET_CONFIGS[base]
+    unet = UNetModel(**config, dtype=torch.float32, device="cpu", operations=comfy.ops.disable_weight_init)
     _random_init(unet, SEED)
     with torch.no_grad():  # predict noise of unit spread, like a trained model, so ControlNet residuals show
         g = torch.Generator().manual_seed(SEED)
-        x, context = torch.randn(2, 4, 16, 16, generator=g), torch.randn(2, 77, 768, generator=g)
-        eps = unet(x, torch.tensor([500.0, 900.0]), context=context)
+        x, context = torch.randn(2, 4, 16, 16, generator=g), torch.randn(2, 77, config["context_dim"], generator=g)
+        extra = {}
+        if config["adm_in_channels"]:
+            extra["y"] = torch.randn(2, config["adm_in_channels"], generator=g)
+        eps = unet(x, torch.tensor([500.0, 900.0]), context=context, **extra)
         unet.out[2].weight.div_(eps.std())
         unet.out[2].bias.zero_()
     return unet.state_dict()
@@ -235,6 +280,20 @@ def _clip_state_dict() -> dict:
     clip = comfy.sd1_clip.SDClipModel(device="cpu", dtype=torch.float32)
     _random_init(clip, SEED + 1)
     return clip.state_dict()
+
+
+def _sdxl_clip_state_dict() -> dict:
+    """CLIP-L + CLIP-G (full size: their shapes come from fixed configs), in checkpoint key layout
+    (`conditioner.embedders.*`), converted by ComfyUI's own SDXL saving code."""
+    import torch
+    import comfy.sdxl_clip
+    import comfy.supported_models
+
+    clip = comfy.sdxl_clip.SDXLClipModel(device="cpu", dtype=torch.float32)
+    _random_init(clip, SEED + 1)
+    sd = clip.state_dict()
+    del clip
+    return comfy.supported_models.SDXL(TINY_SDXL_UNET).process_clip_state_dict_for_saving(sd)
 
 
 def _vae_state_dict(full: bool) -> dict:
@@ -276,12 +335,12 @@ def _calibrate_taesd(vae) -> None:
         last.bias.sub_(y.mean(dim=(0, 2, 3)) - 0.5)  # the decoder output is the image value
 
 
-def _controlnet_state_dict(hint_channels: int) -> dict:
+def _controlnet_state_dict(hint_channels: int, base: str = "sd15") -> dict:
     import torch
     import comfy.cldm.cldm
     import comfy.ops
 
-    config = {k: v for k, v in TINY_SD15_UNET.items() if k != "out_channels"}
+    config = {k: v for k, v in UNET_CONFIGS[base].items() if k != "out_channels"}
     net = comfy.cldm.cldm.ControlNet(**config, hint_channels=hint_channels, dtype=torch.float32,
                                      device="cpu", operations=comfy.ops.disable_weight_init)
     _random_init(net, SEED + 3 + hint_channels)
@@ -295,19 +354,36 @@ def _half(sd: dict, prefix: str) -> dict:
             for k, v in sd.items()}
 
 
-def _check_checkpoint(path: str) -> None:
-    """Load the file back through ComfyUI's own detection and fail loudly if it is not SD1.5."""
+def _check_checkpoint(path: str, base: str = "sd15") -> None:
+    """Load the file back through ComfyUI's own detection; fail loudly if it is not the expected
+    model config (exactly SD15 / SDXL, not a subclass) or if a CLIP weight is missing."""
+    import logging
     import comfy.sd
     import comfy.supported_models
 
-    model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(path, output_vae=True, output_clip=True)
-    if type(model.model.model_config) is not comfy.supported_models.SD15:
-        raise RuntimeError(f"ComfyUI detected {type(model.model.model_config).__name__}, not SD15")
+    expected = {"sd15": comfy.supported_models.SD15, "sdxl": comfy.supported_models.SDXL}[base]
+    missing = []
+
+    class _Missing(logging.Handler):
+        def emit(self, record):
+            if "missing" in record.getMessage():
+                missing.append(record.getMessage())
+
+    handler = _Missing(logging.WARNING)
+    logging.getLogger().addHandler(handler)
+    try:
+        model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(path, output_vae=True, output_clip=True)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    if type(model.model.model_config) is not expected:
+        raise RuntimeError(f"ComfyUI detected {type(model.model.model_config).__name__}, not {expected.__name__}")
     if clip is None or vae is None:
         raise RuntimeError("ComfyUI found no CLIP or no VAE in the tiny checkpoint")
+    if missing:
+        raise RuntimeError(f"ComfyUI reported missing weights: {missing[:3]}")
 
 
-def _check_controlnet(path: str, hint_channels: int) -> None:
+def _check_controlnet(path: str, hint_channels: int, base: str = "sd15") -> None:
     import comfy.controlnet
 
     control = comfy.controlnet.load_controlnet(path)
@@ -316,6 +392,11 @@ def _check_controlnet(path: str, hint_channels: int) -> None:
     got = control.control_model.input_hint_block[0].weight.shape[1]
     if got != hint_channels:
         raise RuntimeError(f"ControlNet loaded with {got} hint channels, expected {hint_channels}")
+    label_emb = getattr(control.control_model, "label_emb", None)
+    adm = label_emb[0][0].weight.shape[1] if label_emb is not None else None
+    if adm != UNET_CONFIGS[base]["adm_in_channels"]:
+        raise RuntimeError(f"ControlNet loaded with class-embedding input {adm}, expected "
+                           f"{UNET_CONFIGS[base]['adm_in_channels']}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,18 +409,28 @@ def main(argv: list[str] | None = None) -> int:
         exec(COMFY_PREAMBLE, {})
     from comfy.utils import save_torch_file
 
+    metadata = {"glyphsr_tiny": args.kind, "glyphsr_tiny_version": BUILDER_VERSION}
     if args.kind.startswith("sd15"):
         sd = {}
         sd.update(_half(_unet_state_dict(), "model.diffusion_model."))
         sd.update(_half(_clip_state_dict(), "cond_stage_model."))
         sd.update(_half(_vae_state_dict(full=args.kind == "sd15_fullvae"), "first_stage_model."))
-        save_torch_file(sd, args.out, metadata={"glyphsr_tiny": args.kind, "glyphsr_tiny_version": BUILDER_VERSION})
+        save_torch_file(sd, args.out, metadata=metadata)
         _check_checkpoint(args.out)
+    elif args.kind == "sdxl":
+        sd = {}
+        sd.update(_half(_unet_state_dict("sdxl"), "model.diffusion_model."))
+        sd.update(_half(_sdxl_clip_state_dict(), ""))
+        sd.update(_half(_vae_state_dict(full=False), "first_stage_model."))
+        save_torch_file(sd, args.out, metadata=metadata)
+        del sd
+        _check_checkpoint(args.out, "sdxl")
     else:
+        base = "sdxl" if args.kind.endswith("_sdxl") else "sd15"
         hint = 6 if args.kind == "controlnet_glyph" else 3
-        sd = _half(_controlnet_state_dict(hint), "control_model.")
-        save_torch_file(sd, args.out, metadata={"glyphsr_tiny": args.kind, "glyphsr_tiny_version": BUILDER_VERSION})
-        _check_controlnet(args.out, hint)
+        sd = _half(_controlnet_state_dict(hint, base), "control_model.")
+        save_torch_file(sd, args.out, metadata=metadata)
+        _check_controlnet(args.out, hint, base)
     print(f"wrote {args.out} ({os.path.getsize(args.out) / 2**20:.1f} MiB)")
     return 0
 
