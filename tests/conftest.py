@@ -3,7 +3,7 @@
 - `glyphsr_core` is imported from the repository root (it never needs ComfyUI).
 - The node pack itself is loaded the way ComfyUI loads it: the repository folder imported as a
   package (here named `glyphsr_pack`), so the nodes' relative imports are exercised for real.
-- Unit tests run the nodes against the stand-in ComfyUI modules in `tests/comfy_stub/`.
+- Unit tests run the nodes against the stand-in ComfyUI modules in `tests/comfy_standin/`.
 - No test may reach a model hub.
 """
 
@@ -21,13 +21,18 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-STUB_DIR = Path(__file__).resolve().parent / "comfy_stub"
 PACK_NAME = "glyphsr_pack"
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
-if str(STUB_DIR) not in sys.path:
-    sys.path.insert(0, str(STUB_DIR))
+TESTS_DIR = str(Path(__file__).resolve().parent)
+if TESTS_DIR not in sys.path:
+    sys.path.insert(0, TESTS_DIR)
+
+from comfy_standin import install as _install_comfy_standin  # noqa: E402
+
+if "comfy" not in sys.modules:  # a process that already runs real ComfyUI keeps it
+    _install_comfy_standin()
 
 
 def load_pack():

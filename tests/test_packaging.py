@@ -35,7 +35,7 @@ def test_pack_loads_without_rapidocr_and_ocr_node_says_what_to_install(tmp_path)
     (blocker / "__init__.py").write_text("raise ImportError('No module named onnxruntime')\n")
     code = (
         "import sys, numpy as np, torch\n"
-        f"sys.path[:0] = [{str(tmp_path)!r}, {str(REPO / 'tests' / 'comfy_stub')!r}, {str(REPO / 'tests')!r}]\n"
+        f"sys.path[:0] = [{str(tmp_path)!r}, {str(REPO / 'tests')!r}]\n"
         "import conftest\n"
         "pack = conftest.load_pack()\n"
         "node = pack.NODE_CLASS_MAPPINGS['GlyphSR_OCRExtract']()\n"

@@ -1,4 +1,4 @@
-"""Ping-pong guider and KSampler nodes against the ComfyUI stand-in (tests/comfy_stub)."""
+"""Ping-pong guider and KSampler nodes against the ComfyUI stand-in (tests/comfy_standin)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TS-ControlNet nodes and CONTROL_NET object against the ComfyUI stand-in (tests/comfy_stub).
+"""TS-ControlNet nodes and CONTROL_NET object against the ComfyUI stand-in (tests/comfy_standin).
 
 The stand-in ControlNet is a single conv over the hint, so the branches' residuals really depend on
 their weights, the LQ image and the glyph channel; the blending, strength, chaining, copying and

@@ -180,7 +180,7 @@ class ComfyServer:
                    PYTHONUNBUFFERED="1")
         if env.get("PYTHONPATH"):  # never hand the comfy stand-in to the real server
             env["PYTHONPATH"] = os.pathsep.join(
-                p for p in env["PYTHONPATH"].split(os.pathsep) if "comfy_stub" not in p)
+                p for p in env["PYTHONPATH"].split(os.pathsep) if "comfy_standin" not in p)
         self._log_file = open(self.log_path, "wb")
         self.process = subprocess.Popen(cmd, cwd=str(self.comfyui_dir), env=env,
                                         stdout=self._log_file, stderr=subprocess.STDOUT,

@@ -5,7 +5,7 @@ Run with ComfyUI's interpreter (or set COMFYUI_PYTHON to it):
 
     COMFYUI_DIR=/path/to/ComfyUI /path/to/comfy/python -m pytest tests/integration -x -q
 
-The pytest process has the ComfyUI stand-in (tests/comfy_stub/) on sys.path, so real ComfyUI only
+The pytest process has the ComfyUI stand-in (tests/comfy_standin/) on sys.path, so real ComfyUI only
 ever runs in the server process or in a subprocess (see tiny_models.py). Only loopback traffic.
 
 Fixtures:

@@ -4,7 +4,7 @@ Two halves live in this file:
 
 - The pytest side (`build_model`, `ensure_model`, `install_model`, `MODEL_KINDS`): never imports
   ComfyUI. It runs this file as a script in a subprocess, with `cwd=COMFYUI_DIR` and the ComfyUI
-  interpreter, because the pytest process has the ComfyUI stand-in (`tests/comfy_stub/`) on sys.path.
+  interpreter, because the pytest process has the ComfyUI stand-in (`tests/comfy_standin/`) on sys.path.
 - The builder side (`main()` and the `_build_*` functions): runs inside that subprocess and uses
   ComfyUI's own classes, so the files have exactly the layout ComfyUI's loaders detect.
 

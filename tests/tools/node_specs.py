@@ -1,6 +1,6 @@
 """Node specs in ComfyUI's `/object_info` shape, without a running ComfyUI.
 
-GlyphSR nodes come from the pack's classes (loaded against tests/comfy_stub/ when ComfyUI is not
+GlyphSR nodes come from the pack's classes (loaded against tests/comfy_standin/ when ComfyUI is not
 installed); ComfyUI core nodes come from `tests/data/comfyui_core_nodes.json`, a snapshot of the
 `/object_info` entries of the core nodes our workflows use, written by
 `tests/tools/snapshot_core_nodes.py` from a real ComfyUI. The workflow generator, the workflow
@@ -59,9 +59,6 @@ def load_pack():
     tests_dir = str(REPO_ROOT / "tests")
     if tests_dir not in sys.path:
         sys.path.insert(0, tests_dir)
-    stub_dir = str(REPO_ROOT / "tests" / "comfy_stub")
-    if "comfy" not in sys.modules and stub_dir not in sys.path:
-        sys.path.insert(0, stub_dir)
     from conftest import load_pack as _load_pack
 
     return _load_pack()

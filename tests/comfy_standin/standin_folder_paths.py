@@ -8,7 +8,7 @@ import shutil
 import tempfile
 
 supported_pt_extensions = {".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"}
-base_path = tempfile.mkdtemp(prefix="glyphsr_comfy_stub_")
+base_path = tempfile.mkdtemp(prefix="glyphsr_comfy_standin_")
 atexit.register(shutil.rmtree, base_path, ignore_errors=True)
 models_dir = os.path.join(base_path, "models")
 output_directory = os.path.join(base_path, "output")
