@@ -127,12 +127,18 @@ def test_loader_lists_models_controlnet(comfy_server, bundles, tiny_controlnet):
     assert info["second_control_net"][0][0] == "None"
 
 
+def scene_controlnet_alone(server, ckpt, controlnet, hint, prefix) -> np.ndarray:
+    """The image with ComfyUI's own ControlNet (the reference for beta 0), checked to differ from no control."""
+    scene_alone = sample(server, ckpt, hint, prefix + "_plain",
+                         comfy_apply({"control_net_name": controlnet}, node="ControlNetLoader"))
+    no_control = sample(server, ckpt, hint, prefix + "_none")
+    assert np.abs(scene_alone - no_control).mean() > 0.5, f"the tiny ControlNet {controlnet} does not change the output"
+    return scene_alone
+
+
 def test_beta_zero_samples_exactly_like_the_scene_controlnet(comfy_server, tiny_sd15, tiny_controlnet, bundles,
                                                              hint_image, unique_prefix):
-    scene_alone = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_plain",
-                         comfy_apply({"control_net_name": tiny_controlnet}, node="ControlNetLoader"))
-    no_control = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_none")
-    assert np.abs(scene_alone - no_control).mean() > 0.5, "the tiny ControlNet does not change the output"
+    scene_alone = scene_controlnet_alone(comfy_server, tiny_sd15, tiny_controlnet, hint_image, unique_prefix)
 
     # ComfyUI's own Apply ControlNet accepts the TS object (the bundle's beta 0)
     via_comfy = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_ts_comfy",
@@ -219,10 +225,7 @@ def test_sdxl_bundle_on_the_sd15_model_fails_with_a_clear_message(comfy_server, 
 
 def test_sdxl_bundle_samples_on_the_sdxl_model(comfy_server, tiny_sdxl, tiny_controlnet_sdxl, sdxl_bundles,
                                                hint_image, unique_prefix):
-    scene_alone = sample(comfy_server, tiny_sdxl, hint_image, unique_prefix + "_plain",
-                         comfy_apply({"control_net_name": tiny_controlnet_sdxl}, node="ControlNetLoader"))
-    no_control = sample(comfy_server, tiny_sdxl, hint_image, unique_prefix + "_none")
-    assert np.abs(scene_alone - no_control).mean() > 0.5, "the tiny SDXL ControlNet does not change the output"
+    scene_alone = scene_controlnet_alone(comfy_server, tiny_sdxl, tiny_controlnet_sdxl, hint_image, unique_prefix)
     # beta_text 0: exactly the scene ControlNet alone, through ComfyUI's SDXL conditioning (y, pooled)
     via_ours = sample(comfy_server, tiny_sdxl, hint_image, unique_prefix + "_ts0",
                       ts_apply(sdxl_bundles["beta05"], 0.0))
