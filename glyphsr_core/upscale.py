@@ -4,7 +4,7 @@
         --ts-controlnet TS.safetensors [--vlm DIR] [--steps 50 --cfg 7.5 --seed 0]
 
 Writes the upscaled image and, beside it, `<OUT stem>_report.json` (OCR words, caption, the four
-prompts, the ping-pong schedule, settings).
+prompts, the ping-pong schedule, settings; `ocr_dropped`: the tokens `--word-filter` left out).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from .analyze import add_word_filter_argument
     from .diffusion import SCHEDULERS
     from .schedule import SCHEDULES
 
@@ -55,6 +56,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--color-fix", choices=("wavelet", "adain", "none"), default="wavelet")
     parser.add_argument("--min-confidence", type=float, default=0.5, help="drop OCR words read with lower confidence")
     parser.add_argument("--max-words", type=int, default=24, help="most distinct words in the text prompt")
+    add_word_filter_argument(parser)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                         help="weights and math: auto = fp16 on CUDA, fp32 on CPU (half precision is very slow on CPUs)")
@@ -115,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         logger.info("step %d/%d (%s)", step + 1, total, branch)
 
     result = pipeline.upscale(image, scale=args.scale, caption=caption, text=text,
-                              min_confidence=args.min_confidence, max_words=args.max_words, steps=args.steps,
+                              min_confidence=args.min_confidence, word_filter=args.word_filter,
+                              max_words=args.max_words, steps=args.steps,
                               pingpong=pingpong, seed=args.seed, scheduler=args.scheduler, beta=args.beta,
                               beta_scene=args.beta_scene, mask_dilation=args.mask_dilation,
                               controlnet_scale=args.strength, color_fix=args.color_fix, denoise=args.denoise,
@@ -124,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     result.image.save(args.out)
     report = {
         "image": str(args.image), "output": str(args.out), "size": list(result.size),
-        "ocr": result.ocr.to_dict(), "caption": result.caption,
+        "ocr": result.ocr.to_dict(), "ocr_dropped": result.info.get("ocr_dropped", []), "caption": result.caption,
         "prompts": {"scene_positive": result.prompts.scene_positive, "scene_negative": result.prompts.scene_negative,
                     "text_positive": result.prompts.text_positive, "text_negative": result.prompts.text_negative},
         "words_dropped": list(result.prompts.words_dropped), "schedule": result.schedule,
