@@ -12,8 +12,8 @@ Words are drawn from an ordered chain of fonts:
    `fonts-wqy-microhei`, Windows' Microsoft YaHei and Malgun Gothic, macOS' Hiragino ...);
 5. any other font file of the machine, searched only for characters still missing.
 
-A word is drawn in the first font that has all its characters; otherwise character by character,
-each in the first font that has it. A character no font has is left blank (never a tofu box) and
+A word is drawn in the first font that has all its characters; otherwise in the font that has
+most of them, each remaining character in the first font that has it. A character no font has is left blank (never a tofu box) and
 logged once with its code point.
 """
 
@@ -164,16 +164,23 @@ class FontChain:
     def runs(self, text: str) -> list[tuple[int | None, str]]:
         """`text` split into (font index, characters) runs; index None: no font has them.
 
-        One run in the first font that has every character when there is one, so a word keeps
-        one typeface wherever possible.
+        A word keeps one typeface wherever possible: the first font that has all of its drawable
+        characters (else the one that has most of them) draws every character it has; each other
+        character goes to the first font that has it.
         """
         needed = [ch for ch in text if not _is_blank_by_nature(ch)]
         for index in range(len(self.sources)):
             if all(self.has(index, ch) for ch in needed):
                 return [(index, text)]
+        found = {ch: self.find(ch) for ch in set(needed)}
+        drawable = [ch for ch in needed if found[ch] is not None]
+        base = max(range(len(self.sources)), key=lambda i: (sum(self.has(i, ch) for ch in drawable), -i))
         runs: list[tuple[int | None, str]] = []
         for ch in text:
-            index = runs[-1][0] if runs and _is_blank_by_nature(ch) else self.find(ch)
+            if _is_blank_by_nature(ch):
+                index = runs[-1][0] if runs else base
+            else:
+                index = base if self.has(base, ch) else found[ch]
             if runs and runs[-1][0] == index:
                 runs[-1] = (index, runs[-1][1] + ch)
             else:

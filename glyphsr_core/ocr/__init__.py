@@ -7,7 +7,6 @@ so they all see the same text for the same pixels.
 from __future__ import annotations
 
 import threading
-import unicodedata
 from typing import Sequence
 
 import numpy as np
@@ -93,4 +92,4 @@ def read_text(
 
 def _normalised(word: DetectedWord, width: int, height: int) -> TextRegion:
     quad = tuple((min(1.0, max(0.0, x / width)), min(1.0, max(0.0, y / height))) for x, y in word.quad)
-    return TextRegion(text=unicodedata.normalize("NFC", word.text), confidence=word.confidence, quad=quad)  # type: ignore[arg-type]
+    return TextRegion(text=word.text, confidence=word.confidence, quad=quad)  # type: ignore[arg-type]
