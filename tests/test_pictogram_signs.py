@@ -73,3 +73,33 @@ def test_ocr_extract_node_lists_dropped_tokens_and_draws_them_red(pack):
     assert red.sum() > 50
     text_off, json_off, _, _ = node.extract(tensor, 0.5, "auto", 0, word_filter="off")
     assert len(text_off[0].words) == 4 and json.loads(json_off)[0]["dropped"] == []
+
+
+@pytest.fixture(scope="module")
+def tiny_sd15(tmp_path_factory):
+    pytest.importorskip("diffusers")
+    from glyphsr_core.diffusion.tiny import write_tiny_models
+
+    return write_tiny_models(tmp_path_factory.mktemp("tiny_models"), "sd15")
+
+
+@pytest.mark.parametrize("policy", ["standard", "off"])
+def test_upscale_filters_ocr_words_and_reports_the_dropped_ones(tiny_sd15, tmp_path, policy):
+    from glyphsr_core.cli import main
+
+    image, _ = render_sign(["Musée du LOUVRE"], "pedestrian")
+    image.save(tmp_path / "in.png")
+    out = tmp_path / "up.png"
+    code = main(["upscale", str(tmp_path / "in.png"), "-o", str(out), "--scale", "0.25", "--base",
+                 str(tiny_sd15["base"]), "--scene-controlnet", str(tiny_sd15["scene_controlnet"]), "--steps", "1",
+                 "--device", "cpu", "--word-filter", policy])
+    assert code == 0
+    report = json.loads((tmp_path / "up_report.json").read_text(encoding="utf-8"))
+    words = [r["text"] for r in report["ocr"]["regions"]]
+    assert report["settings"]["word_filter"] == policy
+    if policy == "standard":
+        assert words == ["Musée", "du", "LOUVRE"]
+        assert [d["reason"] for d in report["ocr_dropped"]] == ["lone CJK character among Latin words"]
+        assert report["ocr_dropped"][0]["text"] not in report["prompts"]["text_positive"]
+    else:
+        assert len(words) == 4 and report["ocr_dropped"] == []
