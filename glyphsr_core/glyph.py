@@ -3,8 +3,9 @@
 The glyph map draws every located word white on black, stretched to fill its quad (so it covers
 the same pixels as the word in the low-quality image, whatever the original font); rotation and
 slight perspective follow the quad. Words in any script are drawn with the font chain of
-`textfonts` (per-character fallback, missing characters logged, never a tofu box). The same renderer makes the training corpus' glyph maps, so
-the text branch sees at inference exactly what it saw in training.
+`textfonts` (per-character fallback, missing characters logged, never a tofu box). The same
+renderer makes the training corpus' glyph maps, so the text branch sees at inference exactly what
+it saw in training.
 """
 
 from __future__ import annotations
