@@ -56,7 +56,8 @@ class Tally:
     def line(self) -> str:
         precision = self.right / self.read if self.read else 1.0
         recall = self.right / self.truth if self.truth else 1.0
-        return f"precision {precision:.3f}  recall {recall:.3f}  ({self.right} right of {self.read} read, {self.truth} true)"
+        counts = f"{self.right} right of {self.read} read, {self.truth} true"
+        return f"precision {precision:.3f}  recall {recall:.3f}  ({counts})"
 
 
 def measure(items, label: str) -> None:

@@ -13,8 +13,8 @@ Words are drawn from an ordered chain of fonts:
 5. any other font file of the machine, searched only for characters still missing.
 
 A word is drawn in the first font that has all its characters; otherwise in the font that has
-most of them, each remaining character in the first font that has it. A character no font has is left blank (never a tofu box) and
-logged once with its code point.
+most of them, each remaining character in the first font that has it. A character no font has is
+left blank (never a tofu box) and logged once with its code point.
 """
 
 from __future__ import annotations

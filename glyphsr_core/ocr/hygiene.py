@@ -5,12 +5,12 @@ A pictogram (a pedestrian, an arrow, a logo) is often read as a lone character o
 into the text prompt and drawn into the glyph map, such tokens ask the model to write text that is
 not there. Policy "standard" drops, in this order:
 
-- `symbols`: a token with no letter and no digit (isolated punctuation, arrows, pictogram symbols);
-- `low_confidence_char`: a one-character token read with confidence below 0.8;
-- `lone_foreign_char`: a one-letter token of a non-Latin script (CJK, Hangul, Cyrillic ...) when the
+- a token with no letter and no digit (isolated punctuation, arrows, pictogram symbols);
+- a one-character token read with confidence below 0.8;
+- a one-letter token of a non-Latin script (CJK, Hangul, Cyrillic ...) when the
   other words of its row (or, alone on its row, of the image) are mostly in another script and
-  no word of two or more characters there is in its script. A lone Latin letter is kept: in CJK text it is usually a real label
-  ("出口 B").
+  no word of two or more characters there is in its script. A lone Latin letter is kept: in CJK
+  text it is usually a real label ("出口 B").
 
 Policy "off" keeps every token. Dropped tokens are returned with their reason for reports.
 """
