@@ -14,7 +14,7 @@ from glyphsr_core.textfonts import PACK_FONTS_DIR, font_chain, render_text
 from glyphsr_core.types import OcrResult, TextRegion, quad_from_box
 
 SHIPPED = PACK_FONTS_DIR / "NotoSans-Regular-LatinGreekCyrillic.ttf"
-PRIVATE_USE = "\ue000"  # no font maps it
+UNASSIGNED = "\u0378"  # an unassigned code point: no font maps it (icon fonts do map private-use ones)
 
 
 def test_pack_ships_one_small_ofl_font_with_its_license():
@@ -43,13 +43,13 @@ def test_a_word_keeps_one_font_when_one_font_has_all_its_characters():
 
 
 def test_characters_no_font_has_are_left_blank_and_logged_once(caplog):
-    textfonts._reported.discard(PRIVATE_USE)
+    textfonts._reported.discard(UNASSIGNED)
     with caplog.at_level(logging.WARNING, logger="glyphsr_core.textfonts"):
-        with_gap = np.asarray(render_text(f"AB{PRIVATE_USE}CD", 40))
-        render_text(f"x{PRIVATE_USE}", 40)
+        with_gap = np.asarray(render_text(f"AB{UNASSIGNED}CD", 40))
+        render_text(f"x{UNASSIGNED}", 40)
     messages = [r.getMessage() for r in caplog.records]
-    assert len(messages) == 1 and "U+E000" in messages[0] and "AB" in messages[0]
-    assert font_chain(None).missing(f"AB{PRIVATE_USE}CD") == [PRIVATE_USE]
+    assert len(messages) == 1 and "U+0378" in messages[0] and "AB" in messages[0]
+    assert font_chain(None).missing(f"AB{UNASSIGNED}CD") == [UNASSIGNED]
     # the missing character is a blank column gap between "AB" and "CD", not a box
     ab, cd = np.asarray(render_text("AB", 40)), np.asarray(render_text("CD", 40))
     columns = with_gap.max(axis=0) > 0
@@ -60,8 +60,8 @@ def test_characters_no_font_has_are_left_blank_and_logged_once(caplog):
 
 def test_per_character_fallback_mixes_fonts_in_one_word():
     chain = font_chain(None)
-    runs = chain.runs(f"Café{PRIVATE_USE}")
-    assert [text for _, text in runs] == ["Café", PRIVATE_USE]
+    runs = chain.runs(f"Café{UNASSIGNED}")
+    assert [text for _, text in runs] == ["Café", UNASSIGNED]
     assert runs[-1][0] is None
 
 
