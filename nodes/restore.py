@@ -90,6 +90,15 @@ class TextRestore:
     RETURN_TYPES = ("IMAGE",)
     RETURN_NAMES = ("image",)
     FUNCTION = "restore"
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model: str):
+        """A shared workflow naming a file this machine lacks fails here, naming the folders searched."""
+        try:
+            resolve_model(model)
+        except FileNotFoundError as exc:
+            return str(exc)
+        return True
     CATEGORY = CATEGORY
 
     def restore(self, image: torch.Tensor, model: str, scale: str, tile_size: int, tile_overlap: int):

@@ -89,3 +89,10 @@ def test_bad_scale_and_tiny_image_are_refused(node, user_model):
         node.restore(torch.rand(1, 8, 8, 3), name, "3", 512, 32)
     with pytest.raises(ValueError, match="at least 2 px"):
         node.restore(torch.rand(1, 1, 8, 3), name, "4", 512, 32)
+
+
+def test_validation_names_the_folders_searched_for_a_missing_file(pack, user_model):
+    cls = pack.nodes.restore.TextRestore
+    assert cls.VALIDATE_INPUTS(user_model[0]) is True
+    message = cls.VALIDATE_INPUTS("from_a_friend.safetensors")
+    assert "from_a_friend.safetensors" in message and "upscale_models" in message

@@ -37,6 +37,7 @@ class RestorerTrainConfig:
     x8_fraction: float = 0.35       # steps whose input is the x8 LQ enlarged 2x with bicubic
     lr: float = 2e-4
     text_mask_weight: float = 3.0
+    background: str = "bicubic"     # target outside the (dilated) word boxes: "bicubic" (stay put) or "hq"
     edge_weight: float = 0.5
     ctc_weight: float = 0.01
     checkpoint_every: int = 200
@@ -91,6 +92,8 @@ def load_restorer_config(path: str | Path, overrides: dict[str, Any] | None = No
             raise ValueError(f"{path}: {name} must be at least 1, got {getattr(config, name)}")
     if config.words < 0 or not 0.0 <= config.x8_fraction <= 1.0 or config.lr <= 0:
         raise ValueError(f"{path}: words must be >= 0, x8_fraction in 0..1 and lr > 0")
+    if config.background not in ("bicubic", "hq"):
+        raise ValueError(f"{path}: background must be 'bicubic' or 'hq', got {config.background!r}")
     if config.size % 8:
         raise ValueError(f"{path}: size must be a multiple of 8, got {config.size}")
     return config

@@ -52,11 +52,33 @@ def ensure_corpus(spec: CorpusSpec, size: int, fonts: Path | None) -> None:
     make_corpus(config, spec.n, workers=2)
 
 
-def edge_loss(sr: torch.Tensor, hq: torch.Tensor) -> torch.Tensor:
+def edge_loss(sr: torch.Tensor, hq: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """L1 between horizontal and vertical differences: keeps strokes where they are, sharp."""
     dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
     dy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
-    return (dx(sr) - dx(hq)).abs().mean() + (dy(sr) - dy(hq)).abs().mean()
+    if weight is None:
+        return (dx(sr) - dx(hq)).abs().mean() + (dy(sr) - dy(hq)).abs().mean()
+    return ((dx(sr) - dx(hq)).abs() * weight[..., :, 1:]).mean() + ((dy(sr) - dy(hq)).abs() * weight[..., 1:, :]).mean()
+
+
+def pixel_loss(sr: torch.Tensor, hq: torch.Tensor, lr: torch.Tensor, mask: torch.Tensor, anchor: CompactSR | None,
+               text_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted L1 and the weight map: toward HQ inside the words (grown by 4 px), outside them toward
+    bicubic when an `anchor` (the bicubic-initialised net) is given.
+
+    Corpus backgrounds carry pixel noise no network can predict; chasing it with L1 printed a faint grid
+    over flat areas that OCR reads worse than bicubic's blur (measured: x4 F1 0.68 vs 0.84 at 500 steps).
+    Anchoring the background leaves the capacity for letters.
+    """
+    grown = F.max_pool2d(mask, 9, stride=1, padding=4)
+    if anchor is None:
+        weight = 1.0 + (text_weight - 1.0) * grown
+        return ((sr - hq).abs() * weight).mean(), weight
+    with torch.no_grad():
+        base = anchor(lr)
+    inside = (sr - hq).abs() * grown * text_weight
+    outside = (sr - base).abs() * (1.0 - grown)
+    return (inside + outside).mean(), grown
 
 
 def _save_state(path: Path, model: CompactSR, optimiser: torch.optim.Optimizer, step: int,
@@ -106,6 +128,11 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
     torch.manual_seed(config.seed)
     model = CompactSR(config.num_feat, config.num_conv, scale=4)
     init_as_bicubic(model, torch.Generator().manual_seed(config.seed))
+    anchor = None
+    if config.background == "bicubic":
+        anchor = CompactSR(config.num_feat, config.num_conv, scale=4)
+        init_as_bicubic(anchor, torch.Generator().manual_seed(config.seed))
+        anchor.eval().requires_grad_(False)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     rng = np.random.default_rng(config.seed)
     step, history = 0, []
@@ -129,9 +156,8 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
         while step < config.iterations:
             lr, hq, mask = sampler.patches(rng, config.patches, config.patch_size)
             sr = model(lr)
-            weights = 1.0 + (config.text_mask_weight - 1.0) * mask
-            pixel = ((sr - hq).abs() * weights).mean()
-            edge = edge_loss(sr, hq)
+            pixel, weight = pixel_loss(sr, hq, lr, mask, anchor, config.text_mask_weight)
+            edge = edge_loss(sr, hq, weight if anchor is not None else None)
             loss = pixel + config.edge_weight * edge
             terms = {"pixel": pixel.item(), "edge": edge.item()}
             crops = sampler.words(rng, config.words)

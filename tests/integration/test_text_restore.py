@@ -1,0 +1,77 @@
+"""Text Restore in real ComfyUI: the bundled file is listed, runs, and ComfyUI's own loader agrees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from comfy_client import REPO_ROOT, ComfyPromptError, Graph
+
+BUNDLED = "glyphsr_text_restore_x4.safetensors"
+
+
+def _small_sign(path, size=(96, 48)):
+    image = Image.new("RGB", size, (240, 236, 226))
+    ImageDraw.Draw(image).text((6, 10), "OPEN 24", font=ImageFont.load_default(size=18), fill=(30, 30, 30))
+    image.save(path)
+
+
+def _options(spec: list) -> list:
+    """A combo's choices in either /object_info form: [[...], {...}] or ["COMBO", {"options": [...]}]."""
+    return spec[1]["options"] if spec[0] == "COMBO" else spec[0]
+
+
+def test_bundled_restorer_is_listed_by_our_node_and_by_comfyui_upscale_loader(comfy_server):
+    assert (REPO_ROOT / "models" / "upscale_models" / BUNDLED).is_file()
+    ours = _options(comfy_server.object_info("GlyphSR_TextRestore")["input"]["required"]["model"])
+    core = _options(comfy_server.object_info("UpscaleModelLoader")["input"]["required"]["model_name"])
+    assert ours[0] == BUNDLED and BUNDLED in core
+
+
+def test_node_matches_comfyui_upscale_image_using_model(comfy_server, unique_prefix):
+    """Same file through 'Load Upscale Model' + 'Upscale Image (using Model)': the same pixels."""
+    _small_sign(comfy_server.input_dir / "glyphsr_restore_in.png")
+    g = Graph(comfy_server)
+    image = g.node("LoadImage", image="glyphsr_restore_in.png")
+    ours = g.node("GlyphSR_TextRestore", image=image.out(0), model=BUNDLED, scale="4", tile_size=512, tile_overlap=32)
+    loader = g.node("UpscaleModelLoader", model_name=BUNDLED)
+    core = g.node("ImageUpscaleWithModel", upscale_model=loader.out(0), image=image.out(0))
+    save_ours = g.node("SaveImage", images=ours.out(0), filename_prefix=unique_prefix + "_ours")
+    save_core = g.node("SaveImage", images=core.out(0), filename_prefix=unique_prefix + "_core")
+    result = comfy_server.queue(g)
+    with Image.open(result.files(save_ours.id)[0]) as a, Image.open(result.files(save_core.id)[0]) as b:
+        assert a.size == b.size == (384, 192)
+        diff = np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16))
+    assert diff.max() <= 1, f"max difference {diff.max()} / 255"
+    log = comfy_server.log_text()
+    assert "Requested to load" in log and "CompactSR" in log
+
+
+def test_x8_and_tiles_run_in_comfyui(comfy_server, unique_prefix):
+    _small_sign(comfy_server.input_dir / "glyphsr_restore_in.png")
+    g = Graph(comfy_server)
+    image = g.node("LoadImage", image="glyphsr_restore_in.png")
+    whole = g.node("GlyphSR_TextRestore", image=image.out(0), model=BUNDLED, scale="8", tile_size=512, tile_overlap=32)
+    tiled = g.node("GlyphSR_TextRestore", image=image.out(0), model=BUNDLED, scale="8", tile_size=64, tile_overlap=32)
+    save_whole = g.node("SaveImage", images=whole.out(0), filename_prefix=unique_prefix + "_whole")
+    save_tiled = g.node("SaveImage", images=tiled.out(0), filename_prefix=unique_prefix + "_tiled")
+    result = comfy_server.queue(g)
+    with Image.open(result.files(save_whole.id)[0]) as a, Image.open(result.files(save_tiled.id)[0]) as b:
+        assert a.size == (768, 384)
+        assert np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16)).max() <= 1
+
+
+def test_a_missing_restorer_file_is_named_on_its_node(comfy_server):
+    _small_sign(comfy_server.input_dir / "glyphsr_restore_in.png")
+    g = Graph(comfy_server)
+    image = g.node("LoadImage", image="glyphsr_restore_in.png")
+    restore = g.node("GlyphSR_TextRestore", image=image.out(0), model="shared_by_a_friend.safetensors", scale="4",
+                     tile_size=512, tile_overlap=32)
+    g.node("PreviewImage", images=restore.out(0))
+    with pytest.raises(ComfyPromptError) as err:
+        comfy_server.queue(g, websocket=False)
+    errors = err.value.payload.get("node_errors", {})
+    assert restore.id in errors, err.value.payload
+    message = str(errors[restore.id])
+    assert "shared_by_a_friend.safetensors" in message and "upscale_models" in message
