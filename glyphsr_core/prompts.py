@@ -83,12 +83,15 @@ def quote_word(word: str, escape_weights: bool = False) -> str:
     """A word in double quotes, safe inside a prompt.
 
     Inner double quotes become single quotes (so the quoting stays balanced) and whitespace is
-    collapsed. With `escape_weights`, brackets are escaped for ComfyUI's `(word:1.2)` syntax, which
-    would otherwise re-weight or swallow words like "(OPEN)".
+    collapsed. With `escape_weights` (for ComfyUI's CLIP Text Encode), `(` and `)` become `\\(` and
+    `\\)`: ComfyUI reads `(word:1.2)` as a weight and turns exactly these two escapes back into
+    brackets, so CLIP then sees the same word as without escaping (the headless pipeline and
+    training, whose diffusers tokenizer reads no weights). Nothing else is escaped: ComfyUI leaves
+    `[`, `]` and `\\` as they are, so escaping them would change the word CLIP reads.
     """
     cleaned = re.sub(r"\s+", " ", word.replace('"', "'")).strip()
     if escape_weights:
-        cleaned = re.sub(r"([\\()\[\]])", r"\\\1", cleaned)
+        cleaned = re.sub(r"([()])", r"\\\1", cleaned)
     return f'"{cleaned}"'
 
 
