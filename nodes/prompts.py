@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..glyphsr_core.errors import pair_batches
 from ..glyphsr_core.prompts import (
     DEFAULT_SCENE_NEGATIVE,
     DEFAULT_SCENE_SUFFIX,
@@ -24,7 +25,9 @@ class BuildPrompts:
     DESCRIPTION = (
         "Scene prompt = caption + quality suffix. Text prompt = the OCR words with their location "
         "(\"OPEN\" at the top left), then the caption and the text-restoration suffix. Batches give one "
-        "prompt set per image. 'report' says which words were left out by max_words."
+        "prompt set per image: caption i goes with OCR result i, and one caption (or one result) goes with "
+        "every item of the other; other size mismatches are an error. 'report' says which words were left out "
+        "by max_words."
     )
     INPUT_IS_LIST = True
     OUTPUT_IS_LIST = (True, True, True, True, True)
@@ -66,12 +69,12 @@ class BuildPrompts:
         )
         results = [result for batch in (text or []) for result in batch]
         captions = [c if isinstance(c, str) else str(c) for c in caption] or [""]
-        count = max(len(captions), len(results), 1)
+        pairs = pair_batches("caption", captions, "text", results) if results else [(c, None) for c in captions]
         outputs: tuple[list[str], ...] = ([], [], [], [], [])
-        for index in range(count):
+        for caption_i, result in pairs:
             prompts = build_prompts(
-                captions[min(index, len(captions) - 1)],
-                results[min(index, len(results) - 1)] if results else None,
+                caption_i,
+                result,
                 templates=templates,
                 max_words=_first(max_words, "max_words"),
                 include_locations=_first(include_locations, "include_locations"),
