@@ -18,7 +18,19 @@ class GlyphSRInputError(Exception):
     """An input (file, option, widget value, batch) that the user must change; the message says how."""
 
 
-class BatchSizeError(GlyphSRInputError, ValueError):
+class InvalidInputError(GlyphSRInputError, ValueError):
+    """An option or value out of range, of the wrong kind, or inconsistent with another."""
+
+
+class InputNotFoundError(GlyphSRInputError, FileNotFoundError):
+    """A file or folder the user named does not exist or is not what it should be."""
+
+
+class MissingPackageError(GlyphSRInputError, ImportError):
+    """An optional package a feature needs is not installed (the message names it)."""
+
+
+class BatchSizeError(InvalidInputError):
     """Two batched inputs whose sizes cannot be paired."""
 
 

@@ -23,6 +23,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .errors import InputNotFoundError, InvalidInputError
+
 logger = logging.getLogger(__name__)
 
 RESIZE_METHODS = {"nearest": Image.Resampling.NEAREST, "bicubic": Image.Resampling.BICUBIC,
@@ -37,9 +39,9 @@ def parse_method(spec: str) -> tuple[str, Path | None]:
     if spec.startswith("dir:") and len(spec) > 4:
         folder = Path(spec[4:])
         if not folder.is_dir():
-            raise FileNotFoundError(f"--method {spec}: folder not found: {folder}")
+            raise InputNotFoundError(f"--method {spec}: folder not found: {folder}")
         return spec, folder
-    raise ValueError(f"unknown --method {spec!r}; expected one of {', '.join(BUILTIN_METHODS)} or dir:PATH")
+    raise InvalidInputError(f"unknown --method {spec!r}; expected one of {', '.join(BUILTIN_METHODS)} or dir:PATH")
 
 
 def polygon_mask(polygons: Sequence[Sequence[tuple[float, float]]], size: tuple[int, int]) -> np.ndarray:
@@ -103,9 +105,9 @@ def evaluate(dataset_name: str, root: Path, scale: int, methods: Sequence[str], 
     scale = check_scale(scale)
     parsed = [parse_method(m) for m in methods]
     if not parsed:
-        raise ValueError("give at least one --method")
+        raise InvalidInputError("give at least one --method")
     if limit is not None and limit < 1:
-        raise ValueError(f"--limit must be at least 1, got {limit}")
+        raise InvalidInputError(f"--limit must be at least 1, got {limit}")
     if ocr is None:
         from .ocr import read_text as ocr
     dataset = load_dataset(dataset_name, root, split)
@@ -172,7 +174,7 @@ def evaluate(dataset_name: str, root: Path, scale: int, methods: Sequence[str], 
                                      "psnr": _finite(p_all), "ssim": _finite(s_all)})
     if evaluated == 0:
         reasons = "; ".join(f"{k}: {len(v)}" for k, v in skipped.items()) or "the dataset is empty"
-        raise ValueError(f"no image of {dataset_name} at {root} could be evaluated ({reasons})")
+        raise InvalidInputError(f"no image of {dataset_name} at {root} could be evaluated ({reasons})")
     return {
         "dataset": dataset_name, "root": str(root), "split": split, "scale": scale, "degradation": " + ".join(sorted(lq_sources)),
         "seed": seed, "min_confidence": min_confidence, "ocr_scale": ocr_scale,

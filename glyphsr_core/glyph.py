@@ -15,13 +15,14 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
+from .errors import InvalidInputError
 from .types import OcrResult, TextRegion
 
 #: words are drawn at least this many pixels tall before warping, so small quads stay legible
 MIN_RENDER_HEIGHT = 24
 
 
-class FontError(ValueError):
+class FontError(InvalidInputError):
     """A font file was asked for that cannot be read."""
 
 
@@ -40,7 +41,7 @@ def load_font(font_path: str | None, size: int) -> ImageFont.FreeTypeFont | Imag
 
 def _check_size(width: int, height: int) -> None:
     if width < 1 or height < 1:
-        raise ValueError(f"glyph map size must be at least 1x1, got {width}x{height}")
+        raise InvalidInputError(f"glyph map size must be at least 1x1, got {width}x{height}")
 
 
 def perspective_coefficients(dest: np.ndarray, src: np.ndarray) -> list[float]:
@@ -103,7 +104,7 @@ def render_text_mask(result: OcrResult, width: int, height: int, dilation: int =
     """Filled word quads (255) on black, grown by `dilation` pixels in every direction."""
     _check_size(width, height)
     if dilation < 0:
-        raise ValueError(f"mask dilation must be >= 0 pixels, got {dilation}")
+        raise InvalidInputError(f"mask dilation must be >= 0 pixels, got {dilation}")
     mask = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(mask)
     for region in result.regions:

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .errors import InputNotFoundError, InvalidInputError
+
 if TYPE_CHECKING:  # torch is imported where tensors are made: OCR and analysis run without it
     import torch
 
 
-class ImageInputError(ValueError):
+class ImageInputError(InvalidInputError):
     """An image input has a shape or content the method cannot use."""
 
 
@@ -47,7 +49,7 @@ def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
 def open_image_file(path: Path) -> Image.Image:
     """A decoded image file, or a clear error naming it (missing, or not an image)."""
     if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
+        raise InputNotFoundError(f"image not found: {path}")
     try:
         image = Image.open(path)
         image.load()

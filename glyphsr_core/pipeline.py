@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from .diffusion import residuals as res
 from .diffusion.models import BaseModel, make_scheduler
+from .errors import InvalidInputError
 from .schedule import PingPong
 from .tscontrolnet.bundle import TEXT_HINTS
 from .types import OcrResult
@@ -34,7 +35,7 @@ DEFAULT_STEPS = 50
 DEFAULT_PINGPONG = PingPong(schedule="alternate_then_text", switch_at=0.9, cfg=7.5, text_cfg=7.5, cfg_start=4.0)
 
 
-class PipelineInputError(ValueError):
+class PipelineInputError(InvalidInputError):
     """An input of the GLYPH-SR pipeline has the wrong type, shape or value."""
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .errors import InvalidInputError
 from .types import OcrResult, TextRegion
 
 DEFAULT_SCENE_SUFFIX = (
@@ -137,7 +138,7 @@ def build_prompts(
     ping-pong sampler still alternates between two meaningful prompts.
     """
     if max_words < 0:
-        raise ValueError(f"max_words must be >= 0, got {max_words}")
+        raise InvalidInputError(f"max_words must be >= 0, got {max_words}")
     caption = (caption or "").strip()
     regions = _unique_regions(result)
     used, dropped = regions[:max_words], regions[max_words:]

@@ -23,6 +23,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from .errors import InvalidInputError
+
 SCHEDULES = ("alternate", "alternate_then_text", "scene_then_text", "pattern")
 BRANCHES = ("scene", "text")
 PATTERN_LETTERS = {"S": "scene", "T": "text"}
@@ -31,7 +33,7 @@ PATTERN_LETTERS = {"S": "scene", "T": "text"}
 SIGMA_RTOL = 1e-4
 
 
-class ScheduleError(ValueError):
+class ScheduleError(InvalidInputError):
     """Raised for a ping-pong schedule or sigma list that cannot be used."""
 
 

@@ -14,6 +14,8 @@ import json
 import logging
 from pathlib import Path
 
+from .errors import InvalidInputError
+
 logger = logging.getLogger(__name__)
 
 
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
     image = open_image_file(args.image)
     if args.steps < 1:
-        raise ValueError(f"--steps must be at least 1, got {args.steps}")
+        raise InvalidInputError(f"--steps must be at least 1, got {args.steps}")
     pingpong = PingPong(schedule=args.schedule, switch_at=args.switch_at, pattern=args.pattern, cfg=args.cfg,
                         text_cfg=args.cfg if args.text_cfg is None else args.text_cfg, cfg_start=args.cfg_start)
     import torch

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..diffusion import SCHEDULERS
+from ..errors import InputNotFoundError, InvalidInputError
 from ..schedule import PingPong, ScheduleError
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
@@ -21,7 +22,7 @@ LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine
 PROMPT_WORDS = ("gt", "ocr")
 
 
-class ConfigError(ValueError):
+class ConfigError(InvalidInputError):
     """The training config has an unknown key, a wrong type or a value out of range."""
 
 
@@ -196,7 +197,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"training config not found: {path}")
+        raise InputNotFoundError(f"training config not found: {path}")
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".toml":
         try:
