@@ -14,6 +14,7 @@ reproduces `StableDiffusion(XL)ControlNetPipeline` exactly.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -21,6 +22,7 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from . import defaults
 from .diffusion import residuals as res
 from .diffusion.models import BaseModel, make_scheduler
 from .errors import InvalidInputError
@@ -30,9 +32,10 @@ from .types import OcrResult
 
 logger = logging.getLogger(__name__)
 
-#: the authors' benchmark sampler: 50 Euler steps, CFG ramped 4.0 -> 7.5, text-only after 90 % of the steps
-DEFAULT_STEPS = 50
-DEFAULT_PINGPONG = PingPong(schedule="alternate_then_text", switch_at=0.9, cfg=7.5, text_cfg=7.5, cfg_start=4.0)
+#: the shared defaults (glyphsr_core.defaults): the authors' benchmark sampler
+DEFAULT_STEPS = defaults.STEPS
+DEFAULT_PINGPONG = PingPong()
+COLOR_FIXES = ("wavelet", "adain", "none")
 
 
 class PipelineInputError(InvalidInputError):
@@ -62,6 +65,47 @@ class UpscaleResult:
     schedule: str  # e.g. "STST...TT"
     size: tuple[int, int]
     info: dict[str, Any] = field(default_factory=dict)
+
+
+def check_options(*, scale: float = 4, steps: int = DEFAULT_STEPS, beta: float | None = None,
+                  beta_scene: float | None = None, mask_dilation: int = defaults.MASK_DILATION,
+                  controlnet_scale: float = defaults.CONTROL_STRENGTH, denoise: float = defaults.DENOISE,
+                  color_fix: str = defaults.COLOR_FIX, min_confidence: float = defaults.MIN_CONFIDENCE,
+                  max_words: int = defaults.MAX_WORDS, scheduler: str | None = "euler") -> None:
+    """Refuse a bad option before anything slow runs (OCR, a VLM, loading gigabytes of weights).
+
+    The ping-pong settings are checked by `PingPong` itself when it is built.
+    """
+    from .diffusion import SCHEDULERS
+    from .fusion import check_beta
+
+    def number(name: str, value: float, low: float, high: float = math.inf, low_open: bool = False) -> None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ok = ok and (value > low if low_open else value >= low) and value <= high
+        if not ok:
+            span = f"{'above' if low_open else 'at least'} {low:g}" + (f" and at most {high:g}" if high < math.inf else "")
+            raise PipelineInputError(f"{name} must be a number {span}; got {value!r}")
+
+    number("scale", scale, 0.0, low_open=True)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise PipelineInputError(f"steps must be a whole number of at least 1; got {steps!r}")
+    for name, value in (("beta", beta), ("beta_scene", beta_scene)):
+        if value is not None:
+            try:
+                check_beta(value, name)
+            except (TypeError, ValueError) as exc:
+                raise PipelineInputError(str(exc)) from None
+    if isinstance(mask_dilation, bool) or not isinstance(mask_dilation, int) or mask_dilation < 0:
+        raise PipelineInputError(f"mask_dilation must be a whole number of pixels >= 0; got {mask_dilation!r}")
+    number("controlnet_scale (ControlNet strength)", controlnet_scale, 0.0)
+    number("denoise", denoise, 0.0, 1.0, low_open=True)
+    if color_fix not in COLOR_FIXES:
+        raise PipelineInputError(f"color_fix must be one of {', '.join(COLOR_FIXES)}; got {color_fix!r}")
+    number("min_confidence", min_confidence, 0.0, 1.0)
+    if isinstance(max_words, bool) or not isinstance(max_words, int) or max_words < 0:
+        raise PipelineInputError(f"max_words must be a whole number >= 0; got {max_words!r}")
+    if scheduler is not None and scheduler not in SCHEDULERS:
+        raise PipelineInputError(f"scheduler must be one of {', '.join(SCHEDULERS)}; got {scheduler!r}")
 
 
 def _as_list(value: str | Sequence[str], batch: int, name: str) -> list[str]:
@@ -254,7 +298,8 @@ class GlyphSRPipeline:
             branch = pingpong.branch(i, total)
             cfg = pingpong.cfg_for(branch, i, total)
             cond = conds[branch]
-            cfg_on = cfg > 1.0
+            # as ComfyUI: only a scale of exactly 1 skips the negative prompt; below 1 CFG still applies
+            cfg_on = not math.isclose(cfg, 1.0)
             embeds = torch.cat([cond.negative, cond.positive]) if cfg_on else cond.positive
             embeds = embeds.to(self.device)
             added = self._added_cond(cond, height, width, cfg_on)
@@ -309,11 +354,12 @@ class GlyphSRPipeline:
 
     # ----------------------------------------------------------------------------------------------
     def upscale(self, image: Any, *, scale: float = 4, caption: str = "", captioner: Any = None,
-                text: OcrResult | None = None, min_confidence: float = 0.5, max_words: int = 24,
-                steps: int = DEFAULT_STEPS, pingpong: PingPong = DEFAULT_PINGPONG, seed: int = 0,
-                scheduler: str = "euler", beta: float | None = None, beta_scene: float | None = None,
-                mask_dilation: int = 8, controlnet_scale: float = 1.0, color_fix: str = "wavelet",
-                denoise: float = 1.0, callback: Callable[[int, int, str], None] | None = None) -> UpscaleResult:
+                text: OcrResult | None = None, min_confidence: float = defaults.MIN_CONFIDENCE,
+                max_words: int = defaults.MAX_WORDS, steps: int = DEFAULT_STEPS, pingpong: PingPong = DEFAULT_PINGPONG,
+                seed: int = 0, scheduler: str = "euler", beta: float | None = None, beta_scene: float | None = None,
+                mask_dilation: int = defaults.MASK_DILATION, controlnet_scale: float = defaults.CONTROL_STRENGTH,
+                color_fix: str = defaults.COLOR_FIX, denoise: float = defaults.DENOISE,
+                callback: Callable[[int, int, str], None] | None = None) -> UpscaleResult:
         """Upscale one image the GLYPH-SR way (see the module docstring).
 
         `text` replaces OCR (user-corrected words); `captioner` (glyphsr_core.vlm) writes the caption
@@ -326,9 +372,10 @@ class GlyphSRPipeline:
         from .imageops import to_pil_rgb
         from .prompts import build_prompts
 
+        check_options(scale=scale, steps=steps, beta=beta, beta_scene=beta_scene, mask_dilation=mask_dilation,
+                      controlnet_scale=controlnet_scale, denoise=denoise, color_fix=color_fix,
+                      min_confidence=min_confidence, max_words=max_words, scheduler=scheduler)
         lq = to_pil_rgb(image)
-        if scale <= 0:
-            raise PipelineInputError(f"scale must be > 0; got {scale}")
         target = (max(1, round(lq.width * scale)), max(1, round(lq.height * scale)))
         factor = self.vae_scale_factor
         work = (max(factor, target[0] // factor * factor), max(factor, target[1] // factor * factor))

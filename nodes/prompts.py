@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..glyphsr_core import defaults
 from ..glyphsr_core.errors import pair_batches
 from ..glyphsr_core.prompts import (
     DEFAULT_SCENE_NEGATIVE,
@@ -39,7 +40,7 @@ class BuildPrompts:
             "required": {
                 "caption": ("STRING", {"multiline": True, "default": "",
                                        "tooltip": "Scene description (from 'GlyphSR VLM Caption' or typed)."}),
-                "max_words": ("INT", {"default": 24, "min": 0, "max": 512, "step": 1,
+                "max_words": ("INT", {"default": defaults.MAX_WORDS, "min": 0, "max": 512, "step": 1,
                                       "tooltip": "At most this many distinct words go into the text prompt "
                                                  "(CLIP reads only 77 tokens)."}),
                 "include_locations": ("BOOLEAN", {"default": True,

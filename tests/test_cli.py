@@ -59,3 +59,33 @@ def test_every_input_error_class_of_the_pack_is_a_glyphsr_input_error():
                 ConfigError, BundleError, TextFormatError, VLMError):
         assert issubclass(cls, GlyphSRInputError), cls
     assert issubclass(MissingWeightsError, FileNotFoundError) and issubclass(ScheduleError, ValueError)
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--beta", "1.5"], "beta must be between 0 and 1"),
+    (["--beta-scene", "-0.1"], "beta_scene must be between 0 and 1"),
+    (["--mask-dilation", "-1"], "mask_dilation"),
+    (["--denoise", "0"], "denoise"),
+    (["--strength", "-1"], "strength"),
+    (["--steps", "0"], "steps"),
+    (["--scale", "0"], "scale"),
+    (["--min-confidence", "2"], "min_confidence"),
+    (["--max-words", "-1"], "max_words"),
+    (["--switch-at", "1.5"], "switch_at"),
+    (["--schedule", "pattern", "--pattern", "SXT"], "pattern"),
+    (["--cfg", "-1"], "cfg"),
+])
+def test_upscale_checks_every_option_before_loading_anything(monkeypatch, capsys, tmp_path, flags, named):
+    pytest.importorskip("torch")
+    import glyphsr_core.pipeline as pipeline
+    import glyphsr_core.upscale as upscale
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("a model was loaded before the options were checked")
+
+    monkeypatch.setattr(pipeline.GlyphSRPipeline, "from_files", must_not_load)
+    monkeypatch.setattr(upscale, "_caption_with_vlm", must_not_load)
+    code = main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--base", str(tmp_path),
+                 "--vlm", str(tmp_path), *flags])
+    assert code == 2
+    assert named in capsys.readouterr().err

@@ -202,7 +202,7 @@ def test_bad_sigma_value():
 
 
 def test_choose_combines_step_branch_and_cfg():
-    plan = PingPong(schedule="alternate", cfg=5.0, text_cfg=9.0)
+    plan = PingPong(schedule="alternate", cfg=5.0, text_cfg=9.0, cfg_start=0.0)
     sigmas = torch.tensor([8.0, 4.0, 2.0, 1.0, 0.0])
     got = [(c.step, c.branch, c.cfg) for c in (plan.choose(torch.tensor([s]), sigmas) for s in (8.0, 3.0, 2.0, 1.0))]
     assert got == [(0, "scene", 5.0), (1, "text", 9.0), (2, "scene", 5.0), (3, "text", 9.0)]
