@@ -48,7 +48,7 @@ def test_identical_pairs_reproduce_ksampler(comfy_server, tiny_sd15, unique_pref
                   scheduler=scheduler, latent_image=latent.out(0), denoise=denoise)
     builtin = g.node("KSampler", positive=pos.out(0), negative=neg.out(0), **common)
     pingpong_args = dict(scene_positive=pos.out(0), scene_negative=neg.out(0), text_negative=neg.out(0),
-                         text_cfg=CFG, schedule="alternate", switch_at=0.9, pattern="ST", **common)
+                         text_cfg=CFG, schedule="alternate", switch_at=0.9, pattern="ST", cfg_start=0.0, **common)
     same = g.node("GlyphSR_PingPongKSampler", text_positive=pos.out(0), **pingpong_args)
     differs = g.node("GlyphSR_PingPongKSampler", text_positive=other.out(0), **pingpong_args)
 
@@ -59,7 +59,7 @@ def test_identical_pairs_reproduce_ksampler(comfy_server, tiny_sd15, unique_pref
     cfg_guider = g.node("CFGGuider", model=ckpt.out(0), positive=pos.out(0), negative=neg.out(0), cfg=CFG)
     pp_guider = g.node("GlyphSR_PingPongGuider", model=ckpt.out(0), scene_positive=pos.out(0),
                        scene_negative=neg.out(0), text_positive=pos.out(0), text_negative=neg.out(0), cfg=CFG,
-                       text_cfg=CFG, schedule="alternate", switch_at=0.9, pattern="ST")
+                       text_cfg=CFG, schedule="alternate", switch_at=0.9, pattern="ST", cfg_start=0.0)
     custom = {name: g.node("SamplerCustomAdvanced", noise=noise.out(0), guider=guider.out(0), sampler=sampler.out(0),
                            sigmas=sigmas.out(0), latent_image=latent.out(0))
               for name, guider in (("cfg", cfg_guider), ("pp", pp_guider))}
