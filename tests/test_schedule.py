@@ -83,6 +83,16 @@ def test_bad_cfg_values(name, value):
         PingPong(**{name: value})
 
 
+@pytest.mark.parametrize("total, switch_at, expected", [
+    (10, 0.9, "STSTSTSTST"[:9] + "T"), (20, 0.9, "ST" * 9 + "TT"), (3, 0.9, "STS"), (7, 0.5, "STSTTTT"),
+    (10, 0.7, "STSTSTSTTT"), (4, 0.25, "STTT"), (1, 0.5, "S"),
+])
+def test_alternate_then_text_switches_at_the_stated_step(total, switch_at, expected):
+    """Written out by hand: text only from step ceil(switch_at * total) (0.7 * 10 is step 7, not 8)."""
+    got = "".join(branch_for_step(i, total, "alternate_then_text", switch_at)[0].upper() for i in range(total))
+    assert got == expected
+
+
 @given(total=st.integers(1, 400), switch_at=st.floats(0.0, 1.0))
 def test_switch_schedules_properties(total, switch_at):
     first_late = switch_step(total, switch_at)
