@@ -83,7 +83,8 @@ def check_options(*, scale: float = 4, steps: int = DEFAULT_STEPS, beta: float |
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         ok = ok and (value > low if low_open else value >= low) and value <= high
         if not ok:
-            span = f"{'above' if low_open else 'at least'} {low:g}" + (f" and at most {high:g}" if high < math.inf else "")
+            span = f"{'above' if low_open else 'at least'} {low:g}"
+            span += f" and at most {high:g}" if high < math.inf else ""
             raise PipelineInputError(f"{name} must be a number {span}; got {value!r}")
 
     number("scale", scale, 0.0, low_open=True)

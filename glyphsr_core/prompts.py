@@ -1,8 +1,10 @@
 """The four prompts of GLYPH-SR: a scene pair and a text pair.
 
 Scene prompt = caption + quality suffix. Text prompt = the OCR words with where they are, then the
-caption, then a text-restoration suffix. Words come first because CLIP keeps only 77 tokens: the
-authors' prompts put words last and most never reached the UNet. Words are deduplicated, capped
+caption, then a text-restoration suffix. Words come first because diffusers (headless, training)
+truncates prompts at CLIP's 77 tokens: the authors' prompts put words last and most never reached
+the UNet. ComfyUI encodes 77-token chunks instead of truncating, but SDXL's pooled embedding comes
+from the first chunk only, and each chunk is encoded alone, so the words belong in the first. Words are deduplicated, capped
 (`max_words`) and the ones left out are reported, so a user can see what the model was told.
 """
 

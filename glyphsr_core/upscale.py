@@ -45,7 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"CFG at the first step, ramped to --cfg (0: off; default {d.CFG_START})")
     parser.add_argument("--text-cfg", type=float, default=None,
                         help="CFG of the text prompt pair at the last step (default: --cfg)")
-    parser.add_argument("--schedule", choices=SCHEDULES, default=d.SCHEDULE, help=f"ping-pong schedule (default {d.SCHEDULE})")
+    parser.add_argument("--schedule", choices=SCHEDULES, default=d.SCHEDULE,
+                        help=f"ping-pong schedule (default {d.SCHEDULE})")
     parser.add_argument("--switch-at", type=float, default=d.SWITCH_AT, help="fraction of steps after which text only")
     parser.add_argument("--pattern", default=d.PATTERN, help="S/T pattern for --schedule pattern")
     parser.add_argument("--scheduler", choices=SCHEDULERS, default="euler", help="diffusers scheduler")

@@ -41,8 +41,9 @@ class BuildPrompts:
                 "caption": ("STRING", {"multiline": True, "default": "",
                                        "tooltip": "Scene description (from 'GlyphSR VLM Caption' or typed)."}),
                 "max_words": ("INT", {"default": defaults.MAX_WORDS, "min": 0, "max": 512, "step": 1,
-                                      "tooltip": "At most this many distinct words go into the text prompt "
-                                                 "(CLIP reads only 77 tokens)."}),
+                                      "tooltip": "At most this many distinct words go into the text prompt, "
+                                                 "first (diffusers cuts prompts at CLIP's 77 tokens; ComfyUI "
+                                                 "encodes 77-token chunks separately)."}),
                 "include_locations": ("BOOLEAN", {"default": True,
                                                   "tooltip": "Say where each word is (top left ... bottom right)."}),
                 "scene_suffix": ("STRING", {**multiline, "default": DEFAULT_SCENE_SUFFIX}),
