@@ -141,3 +141,61 @@ def test_recorded_pair_at_every_step(comfy_server, tiny_sd15, unique_prefix, tmp
             assert math.isclose(evaluation["sigma"], sigmas[step], rel_tol=1e-3), (case, k, evaluation["sigma"], step)
             branch = "scene" if expected[step] == "S" else "text"
             assert evaluation["chunks"] == {0: f"{branch}_positive", 1: f"{branch}_negative"}, (case, k, step)
+
+
+def _records(path, kind: str) -> list[dict]:
+    return [r for r in map(json.loads, path.read_text().splitlines()) if r["kind"] == kind]
+
+
+def test_text_cfg_and_cfg_start_reach_every_evaluation(comfy_server, tiny_sd15, unique_prefix, tmp_path):
+    """The CFG scale ComfyUI's sampling_function applied, recorded per evaluation by a post-CFG hook."""
+    g = Graph(comfy_server)
+    ckpt = g.node("CheckpointLoaderSimple", ckpt_name=tiny_sd15)
+    conds = {name: _encode(g, ckpt, text).out(0) for name, text in PROMPTS.items()}
+    latent = g.node("EmptyLatentImage", width=64, height=64, batch_size=1)
+    paths = {"ramp": tmp_path / "ramp.jsonl", "flat": tmp_path / "flat.jsonl"}
+    for case, cfg_start in (("ramp", 2.0), ("flat", 0.0)):
+        model = g.node("GlyphSRTest_RecordSampling", model=ckpt.out(0), path=str(paths[case]))
+        sampled = g.node("GlyphSR_PingPongKSampler", model=model.out(0), seed=SEED, steps=4, cfg=6.0, text_cfg=9.0,
+                         cfg_start=cfg_start, sampler_name="euler", scheduler="normal", latent_image=latent.out(0),
+                         denoise=1.0, schedule="alternate", switch_at=0.9, pattern="ST", **conds)
+        g.node("SaveLatent", samples=sampled.out(0), filename_prefix=f"{unique_prefix}_{case}")
+    comfy_server.queue(g)
+
+    # alternate over 4 steps: scene (cfg 6), text (text_cfg 9), scene, text; the ramp starts at 2.0 and
+    # reaches each pair's own scale at the last step: 2 + (6 - 2) * i / 3 on scene steps, 2 + (9 - 2) * i / 3 on text
+    ramp = [r["cond_scale"] for r in _records(paths["ramp"], "cfg")]
+    assert ramp == pytest.approx([2.0, 2.0 + 7.0 / 3, 2.0 + 8.0 / 3, 9.0], rel=1e-6)
+    assert [r["cond_scale"] for r in _records(paths["flat"], "cfg")] == [6.0, 9.0, 6.0, 9.0]
+    # every evaluation ran cond and uncond in one UNet call (CFG on)
+    assert all(r["batch"] == 2 for r in _records(paths["ramp"], "unet"))
+
+
+def test_cancel_stops_the_pingpong_ksampler(comfy_server, tiny_sd15, unique_prefix):
+    """POST /interrupt cuts a long Ping-Pong KSampler run short, like ComfyUI's KSampler."""
+    import time
+
+    from comfy_client import ComfyInterrupted
+
+    g = Graph(comfy_server)
+    model = g.node("CheckpointLoaderSimple", ckpt_name=tiny_sd15)
+    cond = g.node("CLIPTextEncode", text="x", clip=model.out(1))
+    latent = g.node("EmptyLatentImage", width=64, height=64, batch_size=1)
+    sampled = g.node("GlyphSR_PingPongKSampler", model=model.out(0), scene_positive=cond.out(0),
+                     scene_negative=cond.out(0), latent_image=latent.out(0), seed=1, steps=2000, cfg=1.0, text_cfg=1.0,
+                     cfg_start=0.0, sampler_name="euler", scheduler="normal", denoise=1.0, schedule="alternate",
+                     switch_at=0.9, pattern="ST")
+    g.node("SaveLatent", samples=sampled.out(0), filename_prefix=unique_prefix)
+
+    def interrupt_once_sampling(msg):
+        if msg["type"] == "progress" and not fired:
+            fired.append(msg)
+            comfy_server.interrupt()
+
+    fired: list = []
+    started = time.monotonic()
+    with pytest.raises(ComfyInterrupted) as err:
+        comfy_server.queue(g, timeout=300, on_message=interrupt_once_sampling)
+    assert fired, "no progress message arrived before the end"
+    assert time.monotonic() - started < 120
+    assert err.value.node_type == "GlyphSR_PingPongKSampler"
