@@ -106,6 +106,17 @@ def test_loader_errors_name_the_input(nodes, cn_dir):
         load(nodes, "ts_full.safetensors", beta=1.5)
 
 
+def test_a_diffusers_layout_branch_comfyui_cannot_convert_is_refused_with_a_sentence(nodes, cn_dir):
+    g = torch.Generator().manual_seed(4)
+    diffusers_sd = {"conv_in.weight": torch.randn(4, 4, 3, 3, generator=g),
+                    "controlnet_cond_embedding.conv_in.weight": torch.randn(4, 3, 3, 3, generator=g),
+                    "controlnet_down_blocks.0.weight": torch.randn(4, 4, 1, 1, generator=g)}
+    write_bundle(os.path.join(cn_dir, "ts_diffusers.safetensors"), TSBundle(diffusers_sd, diffusers_sd, beta=0.5))
+    with pytest.raises(ValueError, match="scene branch is in diffusers layout with an architecture ComfyUI cannot "
+                                         "convert .*original ControlNet layout"):
+        load(nodes, "ts_diffusers.safetensors")
+
+
 # ------------------------------------------------------------------ blending, strength, range, chaining
 
 def configured(nodes, name, beta, mask=None, glyph=None, strength=1.0, img=None, beta_scene=None):

@@ -327,3 +327,25 @@ def test_batch_of_two_each_image_gets_its_own_mask_and_hint_under_cfg(comfy_serv
         for i in (1, 3):
             assert torch.equal(fused[i], scene[i]), (key, i)
         assert not torch.equal(text[0], text[1]), key  # the two hints differ, so a swap would show
+
+
+def test_a_tiny_diffusers_layout_bundle_is_refused_with_a_sentence(comfy_server, tiny_sd15, scene_sd, hint_image,
+                                                                  tmp_path):
+    """ComfyUI converts diffusers-layout ControlNets only at standard sizes (else a bare TypeError): the
+    loader says so and what to do instead."""
+    pytest.importorskip("diffusers")
+    from glyphsr_core.diffusion.models import to_diffusers_layout
+    from glyphsr_core.diffusion.tiny import build_tiny_base
+
+    tiny_unet = dict(block_out_channels=(320,), layers_per_block=1, down_block_types=("CrossAttnDownBlock2D",),
+                     up_block_types=("CrossAttnUpBlock2D",), attention_head_dim=8, norm_num_groups=32)
+    base = build_tiny_base("sd15", seed=0, text_width=768, unet_config=tiny_unet)
+    diffusers_sd = to_diffusers_layout(scene_sd, base.unet)
+    assert "controlnet_cond_embedding.conv_in.weight" in diffusers_sd
+    name = comfy_server.install_model(write_bundle(tmp_path / "glyphsr_ts_diffusers.safetensors",
+                                                   TSBundle(diffusers_sd, perturbed(diffusers_sd, 1), beta=0.5)),
+                                      "controlnet")
+    with pytest.raises(ComfyExecutionError) as err:
+        sample(comfy_server, tiny_sd15, hint_image, "t_diffusers", ts_apply(name))
+    assert err.value.node_type == "GlyphSR_TSControlNetLoader"
+    assert "diffusers layout with an architecture ComfyUI cannot convert" in err.value.exception_message
