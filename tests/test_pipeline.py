@@ -101,7 +101,7 @@ def test_pingpong_with_identical_prompts_matches_a_plain_run(sd15):
     control = _control()
     same = pipe.encode("sign board", "noise")
     plain = pipe.sample(control, same, steps=4, pingpong=ONLY_SCENE, generator=_gen(), output="latent")
-    alternating = PingPong(schedule="alternate", cfg=5.0, text_cfg=5.0)
+    alternating = PingPong(schedule="alternate", cfg=5.0, text_cfg=5.0, cfg_start=0.0)
     pingpong = pipe.sample(control, same, pipe.encode("sign board", "noise"), steps=4, pingpong=alternating,
                            generator=_gen(), output="latent")
     assert torch.equal(plain, pingpong)
