@@ -370,7 +370,7 @@ class GlyphSRPipeline:
         from PIL import Image
 
         from .glyph import render_glyph_map, render_text_mask
-        from .imageops import to_pil_rgb
+        from .imageops import pil_to_tensor, tensor_to_pil, to_pil_rgb
         from .prompts import build_prompts
 
         check_options(scale=scale, steps=steps, beta=beta, beta_scene=beta_scene, mask_dilation=mask_dilation,
@@ -393,17 +393,17 @@ class GlyphSRPipeline:
         scene = self.encode(prompts.scene_positive, prompts.scene_negative)
         text_cond = self.encode(prompts.text_positive, prompts.text_negative)
 
-        control = _pil_to_tensor(upscaled)
+        control = pil_to_tensor(upscaled)
         if self.text_controlnet is None and (beta is not None or beta_scene is not None):
             logger.warning("no text branch is loaded (no TS-ControlNet bundle), so beta / beta_scene are ignored")
         glyph = None
         if self.text_controlnet is not None and self.text_hint == "lq+glyph":
-            glyph = _pil_to_tensor(render_glyph_map(text, *work))
+            glyph = pil_to_tensor(render_glyph_map(text, *work))
         beta_map = None
         if self.text_controlnet is not None and beta_scene is not None:
             from .fusion import beta_map_from_mask
 
-            mask = _pil_to_tensor(render_text_mask(text, *work))
+            mask = pil_to_tensor(render_text_mask(text, *work))
             beta_map = beta_map_from_mask(mask, self.beta if beta is None else beta, beta_scene, mask_dilation)
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
         out = self.sample(control, scene, text_cond, glyph=glyph, beta=beta if self.text_controlnet else 0.0,
@@ -412,8 +412,8 @@ class GlyphSRPipeline:
         if color_fix != "none":
             from .colorfix import color_fix as fix
 
-            out = fix(out.cpu(), _pil_to_tensor(lq), method=color_fix)
-        result = _tensor_to_pil(out[0])
+            out = fix(out.cpu(), pil_to_tensor(lq), method=color_fix)
+        result = tensor_to_pil(out[0])
         if result.size != target:
             result = result.resize(target, Image.Resampling.BICUBIC)
         return UpscaleResult(image=result, ocr=text, caption=caption, prompts=prompts,
@@ -437,20 +437,3 @@ def _cast_added(added: dict | None, dtype: torch.dtype) -> dict | None:
     if added is None:
         return None
     return {k: v.to(dtype) if torch.is_floating_point(v) else v for k, v in added.items()}
-
-
-def _pil_to_tensor(image: Any) -> torch.Tensor:
-    """PIL (RGB or L) -> [1,C,H,W] float 0..1."""
-    import numpy as np
-
-    array = np.asarray(image, dtype=np.float32) / 255.0
-    if array.ndim == 2:
-        array = array[..., None]
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)
-
-
-def _tensor_to_pil(image: torch.Tensor) -> Any:
-    from PIL import Image
-
-    array = (image.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0).round().astype("uint8")
-    return Image.fromarray(array)
