@@ -10,8 +10,8 @@ from ..glyphsr_core.fidelity import (DEFAULT_MAX_TEXT_DISTANCE, DEFAULT_MIN_OVER
 from ..glyphsr_core.glyph import render_text_mask
 from ..glyphsr_core.imageops import comfy_to_pil, masks_to_comfy
 from ..glyphsr_core.metrics import WordCounts
-from ..glyphsr_core.ocr import OCR_SCALES, read_text
-from .ocr import TEXT_TYPE
+from ..glyphsr_core.ocr import read_text
+from .ocr import TEXT_TYPE, ocr_inputs
 from .runtime import CATEGORY, check_interrupt, output_device, progress_bar
 
 
@@ -29,10 +29,8 @@ class TextFidelity:
         return {
             "required": {
                 "image": ("IMAGE", {"tooltip": "The upscaled output to check."}),
-                "min_confidence": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
-                                             "tooltip": "Words read from the output with lower confidence are ignored."}),
-                "ocr_scale": (list(OCR_SCALES), {"default": "auto",
-                                                 "tooltip": "Enlarge before OCR ('auto' enlarges images under 1024 px)."}),
+                **ocr_inputs("Words read from the output with lower confidence are ignored.",
+                             "Enlarge before OCR ('auto' enlarges images under 1024 px)."),
                 "min_overlap": ("FLOAT", {"default": DEFAULT_MIN_OVERLAP, "min": 0.01, "max": 1.0, "step": 0.01,
                                           "tooltip": "A guidance word and an output word are the same place when "
                                                      "their boxes overlap this much (intersection over union)."}),
