@@ -199,3 +199,47 @@ def test_cancel_stops_the_pingpong_ksampler(comfy_server, tiny_sd15, unique_pref
     assert fired, "no progress message arrived before the end"
     assert time.monotonic() - started < 120
     assert err.value.node_type == "GlyphSR_PingPongKSampler"
+
+
+def test_each_image_of_a_list_is_sampled_with_its_own_words(comfy_server, tiny_sd15, unique_prefix, tmp_path):
+    """Per-image words in ComfyUI: Build Prompts gives one prompt set per image (a list), and the sampler
+    runs once per item (ComfyUI's list mapping; a CONDITIONING cannot differ per item of one latent batch).
+    The prompt embedding that reached the UNet in run i is the encoding of image i's text prompt."""
+    from glyphsr_core.prompts import build_prompts
+    from glyphsr_core.textinput import parse_text_input
+
+    words = ('[{"width": 64, "height": 64, "regions": [{"text": "OPEN", "box": [0.1, 0.1, 0.5, 0.4]}]},'
+             ' {"width": 64, "height": 64, "regions": [{"text": "(SALE)", "box": [0.5, 0.6, 0.9, 0.9]}]}]')
+    expected = [build_prompts("a sign", r, escape_weights=True).text_positive for r in parse_text_input(words, 64, 64)]
+    assert expected[0] != expected[1]
+
+    g = Graph(comfy_server)
+    ckpt = g.node("CheckpointLoaderSimple", ckpt_name=tiny_sd15)
+    text = g.node("GlyphSR_TextFromString", text=words, width=64, height=64)
+    prompts = g.node("GlyphSR_BuildPrompts", caption="a sign", text=text.out(0))
+    enc = [g.node("CLIPTextEncode", text=prompts.out(k), clip=ckpt.out(1)) for k in range(4)]
+    latent = g.node("EmptyLatentImage", width=64, height=64, batch_size=1)
+    text_only = dict(seed=SEED, steps=1, cfg=5.0, text_cfg=5.0, cfg_start=0.0, sampler_name="euler",
+                     scheduler="normal", latent_image=latent.out(0), denoise=1.0, schedule="pattern", switch_at=0.9,
+                     pattern="T")
+    paths = {"list": tmp_path / "list.jsonl", 0: tmp_path / "ref0.jsonl", 1: tmp_path / "ref1.jsonl"}
+    model = g.node("GlyphSRTest_RecordSampling", model=ckpt.out(0), path=str(paths["list"]))
+    sampled = g.node("GlyphSR_PingPongKSampler", model=model.out(0), scene_positive=enc[0].out(0),
+                     scene_negative=enc[1].out(0), text_positive=enc[2].out(0), text_negative=enc[3].out(0),
+                     **text_only)
+    g.node("SaveLatent", samples=sampled.out(0), filename_prefix=f"{unique_prefix}_list")
+    for i in (0, 1):  # references: image i's text prompt typed in directly
+        ref = g.node("CLIPTextEncode", text=expected[i], clip=ckpt.out(1))
+        model_i = g.node("GlyphSRTest_RecordSampling", model=ckpt.out(0), path=str(paths[i]))
+        out = g.node("GlyphSR_PingPongKSampler", model=model_i.out(0), scene_positive=ref.out(0),
+                     scene_negative=enc[3].out(0), text_positive=ref.out(0), text_negative=enc[3].out(0),
+                     **text_only)
+        g.node("SaveLatent", samples=out.out(0), filename_prefix=f"{unique_prefix}_ref{i}")
+    comfy_server.queue(g, timeout=1800)  # four sampler runs
+
+    runs = _records(paths["list"], "unet")
+    assert len(runs) == 2, runs  # one run of one step per image
+    for i in (0, 1):
+        reference = _records(paths[i], "unet")[0]["crossattn_sums"]["0"]
+        assert runs[i]["crossattn_sums"]["0"] == reference, (i, runs[i])
+    assert runs[0]["crossattn_sums"]["0"] != runs[1]["crossattn_sums"]["0"]

@@ -4,8 +4,8 @@ GlyphSRTest_RecordingModel wraps a MODEL with a UNet function wrapper that write
 call, the sigma, the sampling sigmas and which of four reference CONDITIONINGs each batch chunk
 carries. Tests read the JSON lines to see which prompt pair really reached the model per step.
 
-GlyphSRTest_RecordSampling wraps a MODEL and writes, per UNet call, the sigma, the batch and the
-cond/uncond order, saves the ControlNet residuals that call received (`<path>.call<N>.safetensors`),
+GlyphSRTest_RecordSampling wraps a MODEL and writes, per UNet call, the sigma, the batch, the
+cond/uncond order and a fingerprint (sum) of each chunk's prompt embedding, saves the ControlNet residuals that call received (`<path>.call<N>.safetensors`),
 and, per model evaluation, the CFG scale ComfyUI's sampling_function applied (a post-CFG hook).
 """
 
@@ -86,9 +86,12 @@ class RecordSampling:
                 tensors = {f"{key}.{i}": t.detach().float().cpu().contiguous()
                            for key, values in control.items() for i, t in enumerate(values or []) if t is not None}
                 save_file(tensors, f"{path}.call{call}.safetensors")
+            order = list(args["cond_or_uncond"])
+            chunks = c["c_crossattn"].chunk(len(order))
             write({"kind": "unet", "call": call, "sigma": float(args["timestep"].flatten()[0]),
-                   "batch": int(args["input"].shape[0]), "cond_or_uncond": list(args["cond_or_uncond"]),
-                   "control": control is not None})
+                   "batch": int(args["input"].shape[0]), "cond_or_uncond": order, "control": control is not None,
+                   # a fingerprint of the prompt embedding each chunk carried (0: cond, 1: uncond)
+                   "crossattn_sums": {str(k): float(ch.double().sum()) for k, ch in zip(order, chunks)}})
             return apply_model(args["input"], args["timestep"], **c)
 
         def post_cfg(args):
