@@ -94,7 +94,8 @@ def main() -> int:
 
     def pp():
         return pingpong.sample(model, 1, args.steps, 7.0, args.sampler, args.scheduler, scene_pos, scene_neg, latent,
-                               1.0, 7.0, "alternate", 0.9, "ST", text_positive=text_pos, text_negative=text_neg)[0]
+                               1.0, 7.0, "alternate", 0.9, "ST", text_positive=text_pos, text_negative=text_neg,
+                               cfg_start=0.0)[0]
 
     def timed(fn):
         calls["n"] = 0

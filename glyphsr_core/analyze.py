@@ -12,6 +12,8 @@ import json
 import logging
 from pathlib import Path
 
+from .errors import InvalidInputError
+
 logger = logging.getLogger(__name__)
 
 
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from .prompts import build_prompts
 
     if args.scale < 1:
-        raise ValueError(f"--scale must be >= 1, got {args.scale}")
+        raise InvalidInputError(f"--scale must be >= 1, got {args.scale}")
     image = open_image_file(args.image)
     out_dir = args.out or args.image.parent
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,9 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
+
+from .errors import GlyphSRInputError
 
 #: command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -37,13 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command. Errors in the user's input print one line and exit 2; anything else is a bug
+    or an environment problem and keeps its traceback. `-v` shows the traceback of both."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
-    from .ocr.engine import OcrUnavailableError  # after parsing: --help stays light
-
     try:
         return int(args._module.run(args) or 0)
-    except (FileNotFoundError, ValueError, ImportError, OcrUnavailableError) as exc:  # each says what to do
+    except GlyphSRInputError as exc:  # each says what to change
+        if args.verbose:
+            traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

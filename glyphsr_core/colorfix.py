@@ -10,19 +10,21 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .errors import InvalidInputError
+
 METHODS = ("wavelet", "adain")
 WAVELET_LEVELS = 5
 
 
 def _check(image: torch.Tensor, name: str) -> None:
     if image.ndim != 4 or image.shape[1] != 3:
-        raise ValueError(f"'{name}' must be a [B, 3, H, W] tensor, got shape {tuple(image.shape)}")
+        raise InvalidInputError(f"'{name}' must be a [B, 3, H, W] tensor, got shape {tuple(image.shape)}")
 
 
 def match_reference(reference: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     """The reference at the image's size and batch (a single reference serves a whole batch)."""
     if reference.shape[0] not in (1, image.shape[0]):
-        raise ValueError(
+        raise InvalidInputError(
             f"'reference' batch of {reference.shape[0]} does not match 'image' batch of {image.shape[0]} (use 1 or the same)"
         )
     reference = reference.to(device=image.device, dtype=image.dtype)
@@ -68,4 +70,4 @@ def color_fix(image: torch.Tensor, reference: torch.Tensor, method: str = "wavel
         return wavelet_color_fix(image.float(), reference.float()).to(image.dtype)
     if method == "adain":
         return adain_color_fix(image.float(), reference.float()).to(image.dtype)
-    raise ValueError(f"color fix method must be one of {METHODS}, got {method!r}")
+    raise InvalidInputError(f"color fix method must be one of {METHODS}, got {method!r}")

@@ -24,6 +24,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .errors import InputNotFoundError, InvalidInputError
+
 logger = logging.getLogger(__name__)
 
 RESIZE_METHODS = {"nearest": Image.Resampling.NEAREST, "bicubic": Image.Resampling.BICUBIC,
@@ -38,14 +40,14 @@ def parse_method(spec: str) -> tuple[str, Path | None]:
     if spec.startswith("restore:") and len(spec) > 8:
         path = Path(spec[8:])
         if not path.is_file():
-            raise FileNotFoundError(f"--method {spec}: restorer file not found: {path}")
+            raise InputNotFoundError(f"--method {spec}: restorer file not found: {path}")
         return spec, path
     if spec.startswith("dir:") and len(spec) > 4:
         folder = Path(spec[4:])
         if not folder.is_dir():
-            raise FileNotFoundError(f"--method {spec}: folder not found: {folder}")
+            raise InputNotFoundError(f"--method {spec}: folder not found: {folder}")
         return spec, folder
-    raise ValueError(f"unknown --method {spec!r}; expected one of {', '.join(BUILTIN_METHODS)}, restore:FILE or dir:PATH")
+    raise InvalidInputError(f"unknown --method {spec!r}; expected one of {', '.join(BUILTIN_METHODS)}, restore:FILE or dir:PATH")
 
 
 def _restorers(parsed: Sequence[tuple[str, Path | None]], scale: int) -> dict[str, Any]:
@@ -57,7 +59,7 @@ def _restorers(parsed: Sequence[tuple[str, Path | None]], scale: int) -> dict[st
     for name, path in parsed:
         if name == "restore" or name.startswith("restore:"):
             if scale not in SUPPORTED_SCALES:
-                raise ValueError(f"--method {name} upscales x{'/x'.join(map(str, SUPPORTED_SCALES))}; got --scale {scale}")
+                raise InvalidInputError(f"--method {name} upscales x{'/x'.join(map(str, SUPPORTED_SCALES))}; got --scale {scale}")
             loaded[name] = load_cli_restorer(path)
     return loaded
 
@@ -123,9 +125,9 @@ def evaluate(dataset_name: str, root: Path, scale: int, methods: Sequence[str], 
     scale = check_scale(scale)
     parsed = [parse_method(m) for m in methods]
     if not parsed:
-        raise ValueError("give at least one --method")
+        raise InvalidInputError("give at least one --method")
     if limit is not None and limit < 1:
-        raise ValueError(f"--limit must be at least 1, got {limit}")
+        raise InvalidInputError(f"--limit must be at least 1, got {limit}")
     if ocr is None:
         from .ocr import read_text as ocr
     restorers = _restorers(parsed, scale)
@@ -197,7 +199,7 @@ def evaluate(dataset_name: str, root: Path, scale: int, methods: Sequence[str], 
                                      "psnr": _finite(p_all), "ssim": _finite(s_all)})
     if evaluated == 0:
         reasons = "; ".join(f"{k}: {len(v)}" for k, v in skipped.items()) or "the dataset is empty"
-        raise ValueError(f"no image of {dataset_name} at {root} could be evaluated ({reasons})")
+        raise InvalidInputError(f"no image of {dataset_name} at {root} could be evaluated ({reasons})")
     return {
         "dataset": dataset_name, "root": str(root), "split": split, "scale": scale, "degradation": " + ".join(sorted(lq_sources)),
         "seed": seed, "min_confidence": min_confidence, "ocr_scale": ocr_scale,

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from .errors import InvalidInputError
 from .metrics import WordCounts, edit_distance, normalise_words
 from .types import Box, OcrResult, Quad, TextRegion
 
@@ -138,9 +139,9 @@ def compare_words(
 ) -> FidelityResult:
     """Pair the guidance words (`expected`) with the words read from the output (`found`)."""
     if not 0.0 < min_overlap <= 1.0:
-        raise ValueError(f"min_overlap must be in (0, 1], got {min_overlap}")
+        raise InvalidInputError(f"min_overlap must be in (0, 1], got {min_overlap}")
     if not 0.0 <= max_text_distance <= 1.0:
-        raise ValueError(f"max_text_distance must be between 0 and 1, got {max_text_distance}")
+        raise InvalidInputError(f"max_text_distance must be between 0 and 1, got {max_text_distance}")
     want, got = split_words(expected), split_words(found)
     candidates = []
     want_boxes, got_boxes = [w.box for w in want], [g.box for g in got]

@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .errors import InvalidInputError
+
 RESIDUAL_KEYS = ("input", "middle", "output")
 
 
-class FusionError(ValueError):
+class FusionError(InvalidInputError):
     """Residual dicts or beta inputs that cannot be blended."""
 
 

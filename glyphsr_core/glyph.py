@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
+from .errors import InvalidInputError
 from .textfonts import render_text
 from .types import OcrResult, TextRegion
 
@@ -24,7 +25,7 @@ from .types import OcrResult, TextRegion
 MIN_RENDER_HEIGHT = 24
 
 
-class FontError(ValueError):
+class FontError(InvalidInputError):
     """A font file was asked for that cannot be read."""
 
 
@@ -43,7 +44,7 @@ def load_font(font_path: str | None, size: int) -> ImageFont.FreeTypeFont | Imag
 
 def _check_size(width: int, height: int) -> None:
     if width < 1 or height < 1:
-        raise ValueError(f"glyph map size must be at least 1x1, got {width}x{height}")
+        raise InvalidInputError(f"glyph map size must be at least 1x1, got {width}x{height}")
 
 
 def perspective_coefficients(dest: np.ndarray, src: np.ndarray) -> list[float]:
@@ -106,7 +107,7 @@ def render_text_mask(result: OcrResult, width: int, height: int, dilation: int =
     """Filled word quads (255) on black, grown by `dilation` pixels in every direction."""
     _check_size(width, height)
     if dilation < 0:
-        raise ValueError(f"mask dilation must be >= 0 pixels, got {dilation}")
+        raise InvalidInputError(f"mask dilation must be >= 0 pixels, got {dilation}")
     mask = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(mask)
     for region in result.regions:

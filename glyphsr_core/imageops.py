@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .errors import InputNotFoundError, InvalidInputError
+
 if TYPE_CHECKING:  # torch is imported where tensors are made: OCR and analysis run without it
     import torch
 
 
-class ImageInputError(ValueError):
+class ImageInputError(InvalidInputError):
     """An image input has a shape or content the method cannot use."""
 
 
@@ -47,7 +49,7 @@ def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
 def open_image_file(path: Path) -> Image.Image:
     """A decoded image file, or a clear error naming it (missing, or not an image)."""
     if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
+        raise InputNotFoundError(f"image not found: {path}")
     try:
         image = Image.open(path)
         image.load()
@@ -81,6 +83,32 @@ def check_comfy_images(images: torch.Tensor, name: str = "image") -> torch.Tenso
     if images.shape[-1] not in (1, 2, 3, 4):
         raise ImageInputError(f"'{name}' must have 1-4 channels in the last dimension, got {images.shape[-1]}")
     return images
+
+
+def comfy_to_rgb(images: torch.Tensor, name: str = "image") -> torch.Tensor:
+    """ComfyUI IMAGE [B, H, W, C] -> [B, 3, H, W] RGB: alpha dropped, grey (with or without alpha) repeated.
+
+    The colour fix and the ControlNet hints read images this way.
+    """
+    images = check_comfy_images(images, name)
+    rgb = images[..., :1].repeat(1, 1, 1, 3) if images.shape[-1] < 3 else images[..., :3]
+    return rgb.movedim(-1, 1)
+
+
+def pil_to_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL (RGB or L) -> [1, C, H, W] float32 in 0..1 (the headless pipeline's image layout)."""
+    import torch
+
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    if array.ndim == 2:
+        array = array[..., None]
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)
+
+
+def tensor_to_pil(image: torch.Tensor) -> Image.Image:
+    """[3, H, W] float in 0..1 -> PIL RGB (rounded, clamped)."""
+    array = (image.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0).round().astype("uint8")
+    return Image.fromarray(array)
 
 
 def comfy_to_pil(images: torch.Tensor, name: str = "image") -> list[Image.Image]:

@@ -14,6 +14,7 @@ reproduces `StableDiffusion(XL)ControlNetPipeline` exactly.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -21,20 +22,23 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from . import defaults
 from .diffusion import residuals as res
 from .diffusion.models import BaseModel, make_scheduler
+from .errors import InvalidInputError
 from .schedule import PingPong
 from .tscontrolnet.bundle import TEXT_HINTS
 from .types import OcrResult
 
 logger = logging.getLogger(__name__)
 
-#: the authors' benchmark sampler: 50 Euler steps, CFG ramped 4.0 -> 7.5, text-only after 90 % of the steps
-DEFAULT_STEPS = 50
-DEFAULT_PINGPONG = PingPong(schedule="alternate_then_text", switch_at=0.9, cfg=7.5, text_cfg=7.5, cfg_start=4.0)
+#: the shared defaults (glyphsr_core.defaults): the authors' benchmark sampler
+DEFAULT_STEPS = defaults.STEPS
+DEFAULT_PINGPONG = PingPong()
+COLOR_FIXES = ("wavelet", "adain", "none")
 
 
-class PipelineInputError(ValueError):
+class PipelineInputError(InvalidInputError):
     """An input of the GLYPH-SR pipeline has the wrong type, shape or value."""
 
 
@@ -61,6 +65,48 @@ class UpscaleResult:
     schedule: str  # e.g. "STST...TT"
     size: tuple[int, int]
     info: dict[str, Any] = field(default_factory=dict)
+
+
+def check_options(*, scale: float = 4, steps: int = DEFAULT_STEPS, beta: float | None = None,
+                  beta_scene: float | None = None, mask_dilation: int = defaults.MASK_DILATION,
+                  controlnet_scale: float = defaults.CONTROL_STRENGTH, denoise: float = defaults.DENOISE,
+                  color_fix: str = defaults.COLOR_FIX, min_confidence: float = defaults.MIN_CONFIDENCE,
+                  max_words: int = defaults.MAX_WORDS, scheduler: str | None = "euler") -> None:
+    """Refuse a bad option before anything slow runs (OCR, a VLM, loading gigabytes of weights).
+
+    The ping-pong settings are checked by `PingPong` itself when it is built.
+    """
+    from .diffusion import SCHEDULERS
+    from .fusion import check_beta
+
+    def number(name: str, value: float, low: float, high: float = math.inf, low_open: bool = False) -> None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ok = ok and (value > low if low_open else value >= low) and value <= high
+        if not ok:
+            span = f"{'above' if low_open else 'at least'} {low:g}"
+            span += f" and at most {high:g}" if high < math.inf else ""
+            raise PipelineInputError(f"{name} must be a number {span}; got {value!r}")
+
+    number("scale", scale, 0.0, low_open=True)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise PipelineInputError(f"steps must be a whole number of at least 1; got {steps!r}")
+    for name, value in (("beta", beta), ("beta_scene", beta_scene)):
+        if value is not None:
+            try:
+                check_beta(value, name)
+            except (TypeError, ValueError) as exc:
+                raise PipelineInputError(str(exc)) from None
+    if isinstance(mask_dilation, bool) or not isinstance(mask_dilation, int) or mask_dilation < 0:
+        raise PipelineInputError(f"mask_dilation must be a whole number of pixels >= 0; got {mask_dilation!r}")
+    number("controlnet_scale (ControlNet strength)", controlnet_scale, 0.0)
+    number("denoise", denoise, 0.0, 1.0, low_open=True)
+    if color_fix not in COLOR_FIXES:
+        raise PipelineInputError(f"color_fix must be one of {', '.join(COLOR_FIXES)}; got {color_fix!r}")
+    number("min_confidence", min_confidence, 0.0, 1.0)
+    if isinstance(max_words, bool) or not isinstance(max_words, int) or max_words < 0:
+        raise PipelineInputError(f"max_words must be a whole number >= 0; got {max_words!r}")
+    if scheduler is not None and scheduler not in SCHEDULERS:
+        raise PipelineInputError(f"scheduler must be one of {', '.join(SCHEDULERS)}; got {scheduler!r}")
 
 
 def _as_list(value: str | Sequence[str], batch: int, name: str) -> list[str]:
@@ -253,7 +299,8 @@ class GlyphSRPipeline:
             branch = pingpong.branch(i, total)
             cfg = pingpong.cfg_for(branch, i, total)
             cond = conds[branch]
-            cfg_on = cfg > 1.0
+            # as ComfyUI: only a scale of exactly 1 skips the negative prompt; below 1 CFG still applies
+            cfg_on = not math.isclose(cfg, 1.0)
             embeds = torch.cat([cond.negative, cond.positive]) if cfg_on else cond.positive
             embeds = embeds.to(self.device)
             added = self._added_cond(cond, height, width, cfg_on)
@@ -308,12 +355,13 @@ class GlyphSRPipeline:
 
     # ----------------------------------------------------------------------------------------------
     def upscale(self, image: Any, *, scale: float = 4, caption: str = "", captioner: Any = None,
-                text: OcrResult | None = None, ocr_image: Any = None, min_confidence: float = 0.5,
-                word_filter: str = "standard", max_words: int = 24,
-                steps: int = DEFAULT_STEPS, pingpong: PingPong = DEFAULT_PINGPONG, seed: int = 0,
-                scheduler: str = "euler", beta: float | None = None, beta_scene: float | None = None,
-                mask_dilation: int = 8, controlnet_scale: float = 1.0, color_fix: str = "wavelet",
-                denoise: float = 1.0, callback: Callable[[int, int, str], None] | None = None) -> UpscaleResult:
+                text: OcrResult | None = None, ocr_image: Any = None, min_confidence: float = defaults.MIN_CONFIDENCE,
+                word_filter: str = "standard", max_words: int = defaults.MAX_WORDS, steps: int = DEFAULT_STEPS,
+                pingpong: PingPong = DEFAULT_PINGPONG, seed: int = 0, scheduler: str = "euler",
+                beta: float | None = None, beta_scene: float | None = None,
+                mask_dilation: int = defaults.MASK_DILATION, controlnet_scale: float = defaults.CONTROL_STRENGTH,
+                color_fix: str = defaults.COLOR_FIX, denoise: float = defaults.DENOISE,
+                callback: Callable[[int, int, str], None] | None = None) -> UpscaleResult:
         """Upscale one image the GLYPH-SR way (see the module docstring).
 
         `text` replaces OCR (user-corrected words); otherwise OCR reads `ocr_image` (the Text Restore
@@ -325,12 +373,13 @@ class GlyphSRPipeline:
         from PIL import Image
 
         from .glyph import render_glyph_map, render_text_mask
-        from .imageops import to_pil_rgb
+        from .imageops import pil_to_tensor, tensor_to_pil, to_pil_rgb
         from .prompts import build_prompts
 
+        check_options(scale=scale, steps=steps, beta=beta, beta_scene=beta_scene, mask_dilation=mask_dilation,
+                      controlnet_scale=controlnet_scale, denoise=denoise, color_fix=color_fix,
+                      min_confidence=min_confidence, max_words=max_words, scheduler=scheduler)
         lq = to_pil_rgb(image)
-        if scale <= 0:
-            raise PipelineInputError(f"scale must be > 0; got {scale}")
         target = (max(1, round(lq.width * scale)), max(1, round(lq.height * scale)))
         factor = self.vae_scale_factor
         work = (max(factor, target[0] // factor * factor), max(factor, target[1] // factor * factor))
@@ -349,17 +398,17 @@ class GlyphSRPipeline:
         scene = self.encode(prompts.scene_positive, prompts.scene_negative)
         text_cond = self.encode(prompts.text_positive, prompts.text_negative)
 
-        control = _pil_to_tensor(upscaled)
+        control = pil_to_tensor(upscaled)
         if self.text_controlnet is None and (beta is not None or beta_scene is not None):
             logger.warning("no text branch is loaded (no TS-ControlNet bundle), so beta / beta_scene are ignored")
         glyph = None
         if self.text_controlnet is not None and self.text_hint == "lq+glyph":
-            glyph = _pil_to_tensor(render_glyph_map(text, *work))
+            glyph = pil_to_tensor(render_glyph_map(text, *work))
         beta_map = None
         if self.text_controlnet is not None and beta_scene is not None:
             from .fusion import beta_map_from_mask
 
-            mask = _pil_to_tensor(render_text_mask(text, *work))
+            mask = pil_to_tensor(render_text_mask(text, *work))
             beta_map = beta_map_from_mask(mask, self.beta if beta is None else beta, beta_scene, mask_dilation)
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
         out = self.sample(control, scene, text_cond, glyph=glyph, beta=beta if self.text_controlnet else 0.0,
@@ -368,8 +417,8 @@ class GlyphSRPipeline:
         if color_fix != "none":
             from .colorfix import color_fix as fix
 
-            out = fix(out.cpu(), _pil_to_tensor(lq), method=color_fix)
-        result = _tensor_to_pil(out[0])
+            out = fix(out.cpu(), pil_to_tensor(lq), method=color_fix)
+        result = tensor_to_pil(out[0])
         if result.size != target:
             result = result.resize(target, Image.Resampling.BICUBIC)
         return UpscaleResult(image=result, ocr=text, caption=caption, prompts=prompts,
@@ -394,20 +443,3 @@ def _cast_added(added: dict | None, dtype: torch.dtype) -> dict | None:
     if added is None:
         return None
     return {k: v.to(dtype) if torch.is_floating_point(v) else v for k, v in added.items()}
-
-
-def _pil_to_tensor(image: Any) -> torch.Tensor:
-    """PIL (RGB or L) -> [1,C,H,W] float 0..1."""
-    import numpy as np
-
-    array = np.asarray(image, dtype=np.float32) / 255.0
-    if array.ndim == 2:
-        array = array[..., None]
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)
-
-
-def _tensor_to_pil(image: torch.Tensor) -> Any:
-    from PIL import Image
-
-    array = (image.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0).round().astype("uint8")
-    return Image.fromarray(array)

@@ -1,8 +1,10 @@
 """The four prompts of GLYPH-SR: a scene pair and a text pair.
 
 Scene prompt = caption + quality suffix. Text prompt = the OCR words with where they are, then the
-caption, then a text-restoration suffix. Words come first because CLIP keeps only 77 tokens: the
-authors' prompts put words last and most never reached the UNet. Words are deduplicated, capped
+caption, then a text-restoration suffix. Words come first because diffusers (headless, training)
+truncates prompts at CLIP's 77 tokens: the authors' prompts put words last and most never reached
+the UNet. ComfyUI encodes 77-token chunks instead of truncating, but SDXL's pooled embedding comes
+from the first chunk only, and each chunk is encoded alone, so the words belong in the first. Words are deduplicated, capped
 (`max_words`) and the ones left out are reported, so a user can see what the model was told.
 """
 
@@ -12,6 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from .errors import InvalidInputError
 from .types import OcrResult, TextRegion
 
 DEFAULT_SCENE_SUFFIX = (
@@ -84,13 +87,16 @@ def quote_word(word: str, escape_weights: bool = False) -> str:
     """A word in double quotes, safe inside a prompt.
 
     The word keeps its exact characters (any script), NFC-normalised; inner double quotes become
-    single quotes (so the quoting stays balanced) and whitespace is collapsed. With
-    `escape_weights`, brackets are escaped for ComfyUI's `(word:1.2)` syntax, which would
-    otherwise re-weight or swallow words like "(OPEN)".
+    single quotes (so the quoting stays balanced) and whitespace is collapsed. With `escape_weights`
+    (for ComfyUI's CLIP Text Encode), `(` and `)` become `\\(` and `\\)`: ComfyUI reads `(word:1.2)` as a
+    weight and turns exactly these two escapes back into brackets, so CLIP then sees the same word as
+    without escaping (the headless pipeline and training, whose diffusers tokenizer reads no weights).
+    Nothing else is escaped: ComfyUI leaves `[`, `]` and `\\` as they are, so escaping them would
+    change the word CLIP reads.
     """
     cleaned = re.sub(r"\s+", " ", unicodedata.normalize("NFC", word).replace('"', "'")).strip()
     if escape_weights:
-        cleaned = re.sub(r"([\\()\[\]])", r"\\\1", cleaned)
+        cleaned = re.sub(r"([()])", r"\\\1", cleaned)
     return f'"{cleaned}"'
 
 
@@ -136,7 +142,7 @@ def build_prompts(
     ping-pong sampler still alternates between two meaningful prompts.
     """
     if max_words < 0:
-        raise ValueError(f"max_words must be >= 0, got {max_words}")
+        raise InvalidInputError(f"max_words must be >= 0, got {max_words}")
     caption = (caption or "").strip()
     regions = _unique_regions(result)
     used, dropped = regions[:max_words], regions[max_words:]

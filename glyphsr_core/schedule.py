@@ -23,6 +23,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from . import defaults
+from .errors import InvalidInputError
+
 SCHEDULES = ("alternate", "alternate_then_text", "scene_then_text", "pattern")
 BRANCHES = ("scene", "text")
 PATTERN_LETTERS = {"S": "scene", "T": "text"}
@@ -31,7 +34,7 @@ PATTERN_LETTERS = {"S": "scene", "T": "text"}
 SIGMA_RTOL = 1e-4
 
 
-class ScheduleError(ValueError):
+class ScheduleError(InvalidInputError):
     """Raised for a ping-pong schedule or sigma list that cannot be used."""
 
 
@@ -167,15 +170,15 @@ class PingPong:
 
     `cfg_start` > 0 ramps the CFG linearly over the steps, from `cfg_start` at the first step
     to `cfg` (scene steps) / `text_cfg` (text steps) at the last, like the authors' 4.0 -> 7.5;
-    0 keeps every step at `cfg` / `text_cfg`.
+    0 keeps every step at `cfg` / `text_cfg`. The field defaults are `glyphsr_core.defaults`.
     """
 
-    schedule: str = "alternate"
-    switch_at: float = 0.9
-    pattern: str = "ST"
-    cfg: float = 7.0
-    text_cfg: float = 7.0
-    cfg_start: float = 0.0
+    schedule: str = defaults.SCHEDULE
+    switch_at: float = defaults.SWITCH_AT
+    pattern: str = defaults.PATTERN
+    cfg: float = defaults.CFG
+    text_cfg: float = defaults.TEXT_CFG
+    cfg_start: float = defaults.CFG_START
 
     def __post_init__(self) -> None:
         _check_schedule(self.schedule)

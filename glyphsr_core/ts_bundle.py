@@ -11,6 +11,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from .errors import InvalidInputError
+
 logger = logging.getLogger(__name__)
 
 
@@ -36,10 +38,10 @@ def run(args: argparse.Namespace) -> int:
                                validate_bundle, write_bundle)
 
     if args.glyph_channel and not args.init_text_from_scene:
-        raise ValueError("--glyph-channel only applies with --init-text-from-scene "
+        raise InvalidInputError("--glyph-channel only applies with --init-text-from-scene "
                          "(a --text file already has its own hint channels)")
     if args.init_text_from_scene and args.scene is None:
-        raise ValueError("--init-text-from-scene needs --scene")
+        raise InvalidInputError("--init-text-from-scene needs --scene")
     scene = None
     if args.scene is not None:
         scene, _ = load_safetensors(args.scene, "--scene")

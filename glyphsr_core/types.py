@@ -13,12 +13,14 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from .errors import InvalidInputError
+
 Point = tuple[float, float]
 Quad = tuple[Point, Point, Point, Point]
 Box = tuple[float, float, float, float]
 
 
-class TextFormatError(ValueError):
+class TextFormatError(InvalidInputError):
     """Raised when text data (JSON or dicts) does not describe OCR results."""
 
 

@@ -5,9 +5,10 @@
         --ts-controlnet TS.safetensors [--vlm DIR] [--steps 50 --cfg 7.5 --seed 0]
 
 Stage 1 (the bundled Text Restore network) always runs; its result R is what OCR reads, so every
-later stage gets the better words. With `--base` the diffusion stages follow (diffusers). Writes the
-image and, beside it, `<OUT stem>_report.json` (OCR words, caption, prompts, schedule, settings;
-`ocr_dropped`: the tokens `--word-filter` left out).
+later stage gets the better words. With `--base` the diffusion stages follow (diffusers). Flag
+defaults come from `glyphsr_core.defaults`, as do the nodes' widget defaults. Writes the image and,
+beside it, `<OUT stem>_report.json` (OCR words, caption, prompts, schedule, settings; `ocr_dropped`:
+the tokens `--word-filter` left out).
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import json
 import logging
 from pathlib import Path
 
+from .errors import InvalidInputError
+
 logger = logging.getLogger(__name__)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from . import defaults as d
     from .analyze import add_word_filter_argument
     from .diffusion import SCHEDULERS
     from .restore.cli_support import add_restorer_arguments
@@ -46,25 +50,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--caption", default="", help="scene caption (skips the VLM)")
     parser.add_argument("--text", default=None,
                         help="the words in the image, one per line or a GLYPHSR_TEXT JSON file (skips OCR)")
-    parser.add_argument("--steps", type=int, default=50, help="denoising steps (authors: 50)")
-    parser.add_argument("--cfg", type=float, default=7.5, help="CFG scale at the last step (authors: 7.5)")
-    parser.add_argument("--cfg-start", type=float, default=4.0, help="CFG at the first step, ramped to --cfg (0: off)")
-    parser.add_argument("--text-cfg", type=float, default=None, help="CFG of the text prompt pair (default: --cfg)")
-    parser.add_argument("--schedule", choices=SCHEDULES, default="alternate_then_text", help="ping-pong schedule")
-    parser.add_argument("--switch-at", type=float, default=0.9, help="fraction of steps after which text only")
-    parser.add_argument("--pattern", default="ST", help="S/T pattern for --schedule pattern")
+    parser.add_argument("--steps", type=int, default=d.STEPS, help=f"denoising steps (default {d.STEPS})")
+    parser.add_argument("--cfg", type=float, default=d.CFG, help=f"CFG scale at the last step (default {d.CFG})")
+    parser.add_argument("--cfg-start", type=float, default=d.CFG_START,
+                        help=f"CFG at the first step, ramped to --cfg (0: off; default {d.CFG_START})")
+    parser.add_argument("--text-cfg", type=float, default=None,
+                        help="CFG of the text prompt pair at the last step (default: --cfg)")
+    parser.add_argument("--schedule", choices=SCHEDULES, default=d.SCHEDULE,
+                        help=f"ping-pong schedule (default {d.SCHEDULE})")
+    parser.add_argument("--switch-at", type=float, default=d.SWITCH_AT, help="fraction of steps after which text only")
+    parser.add_argument("--pattern", default=d.PATTERN, help="S/T pattern for --schedule pattern")
     parser.add_argument("--scheduler", choices=SCHEDULERS, default="euler", help="diffusers scheduler")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--beta", type=float, default=None, help="text-branch weight (default: the bundle's)")
     parser.add_argument("--beta-scene", type=float, default=None,
                         help="mask fusion: --beta inside the text mask, this outside (default: one beta everywhere)")
-    parser.add_argument("--mask-dilation", type=int, default=8, help="grow the text mask by this many output pixels")
-    parser.add_argument("--strength", type=float, default=1.0, help="ControlNet strength")
-    parser.add_argument("--denoise", type=float, default=1.0,
+    parser.add_argument("--mask-dilation", type=int, default=d.MASK_DILATION,
+                        help="grow the text mask by this many output pixels")
+    parser.add_argument("--strength", type=float, default=d.CONTROL_STRENGTH, help="ControlNet strength")
+    parser.add_argument("--denoise", type=float, default=d.DENOISE,
                         help="< 1: start from the upscaled LQ image noised to this fraction (img2img); 1: from noise")
-    parser.add_argument("--color-fix", choices=("wavelet", "adain", "none"), default="wavelet")
-    parser.add_argument("--min-confidence", type=float, default=0.5, help="drop OCR words read with lower confidence")
-    parser.add_argument("--max-words", type=int, default=24, help="most distinct words in the text prompt")
+    parser.add_argument("--color-fix", choices=("wavelet", "adain", "none"), default=d.COLOR_FIX)
+    parser.add_argument("--min-confidence", type=float, default=d.MIN_CONFIDENCE,
+                        help="drop OCR words read with lower confidence")
+    parser.add_argument("--max-words", type=int, default=d.MAX_WORDS, help="most distinct words in the text prompt")
     add_word_filter_argument(parser)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
@@ -139,18 +148,23 @@ def _run_restore_only(args: argparse.Namespace, image) -> int:
 def run(args: argparse.Namespace) -> int:
     from .imageops import open_image_file
 
-    image = open_image_file(args.image)
-    if args.scale <= 0:
-        raise ValueError(f"--scale must be > 0, got {args.scale}")
     if args.base is None:
-        return _run_restore_only(args, image)
-    from .pipeline import GlyphSRPipeline
+        if args.scale <= 0:
+            raise InvalidInputError(f"--scale must be > 0, got {args.scale}")
+        return _run_restore_only(args, open_image_file(args.image))
+    from .pipeline import GlyphSRPipeline, check_options
     from .schedule import PingPong
 
-    if args.steps < 1:
-        raise ValueError(f"--steps must be at least 1, got {args.steps}")
+    # every option is checked before the VLM or any diffusion weights load
+    check_options(scale=args.scale, steps=args.steps, beta=args.beta, beta_scene=args.beta_scene,
+                  mask_dilation=args.mask_dilation, controlnet_scale=args.strength, denoise=args.denoise,
+                  color_fix=args.color_fix, min_confidence=args.min_confidence, max_words=args.max_words,
+                  scheduler=args.scheduler)
     pingpong = PingPong(schedule=args.schedule, switch_at=args.switch_at, pattern=args.pattern, cfg=args.cfg,
                         text_cfg=args.cfg if args.text_cfg is None else args.text_cfg, cfg_start=args.cfg_start)
+    image = open_image_file(args.image)
+    text = _read_text(args.text, image.width, image.height) if args.text else None
+    restored = _restore_stage(args, image)[0] if text is None and args.ocr_source == "restored" else None
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -161,8 +175,6 @@ def run(args: argparse.Namespace) -> int:
         caption = _caption_with_vlm(args.vlm, image, device, args.precision)
     pipeline = GlyphSRPipeline.from_files(args.base, args.scene_controlnet, args.ts_controlnet,
                                           base_config=args.base_config, device=device, dtype=dtype)
-    text = _read_text(args.text, image.width, image.height) if args.text else None
-    restored = _restore_stage(args, image)[0] if text is None and args.ocr_source == "restored" else None
 
     def progress(step: int, total: int, branch: str) -> None:
         logger.info("step %d/%d (%s)", step + 1, total, branch)

@@ -5,14 +5,8 @@ from __future__ import annotations
 import torch
 
 from ..glyphsr_core.colorfix import METHODS, color_fix
-from ..glyphsr_core.imageops import check_comfy_images
+from ..glyphsr_core.imageops import comfy_to_rgb
 from .runtime import CATEGORY, output_device
-
-
-def _rgb(images: torch.Tensor, name: str) -> torch.Tensor:
-    images = check_comfy_images(images, name)
-    images = images[..., :1].repeat(1, 1, 1, 3) if images.shape[-1] < 3 else images[..., :3]
-    return images.movedim(-1, 1)
 
 
 class ColorFix:
@@ -35,7 +29,7 @@ class ColorFix:
     CATEGORY = CATEGORY
 
     def fix(self, image: torch.Tensor, reference: torch.Tensor, method: str):
-        fixed = color_fix(_rgb(image, "image").float(), _rgb(reference, "reference").float(), method)
+        fixed = color_fix(comfy_to_rgb(image, "image").float(), comfy_to_rgb(reference, "reference").float(), method)
         return (fixed.movedim(1, -1).to(output_device()),)
 
 

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import torch
 
+from ..glyphsr_core.errors import pair_batches
 from ..glyphsr_core.fidelity import (DEFAULT_MAX_TEXT_DISTANCE, DEFAULT_MIN_OVERLAP, FidelityResult, compare_words,
                                      format_report)
 from ..glyphsr_core.glyph import render_text_mask
 from ..glyphsr_core.imageops import comfy_to_pil, masks_to_comfy
 from ..glyphsr_core.metrics import WordCounts
-from ..glyphsr_core.ocr import OCR_SCALES, read_text
-from .ocr import TEXT_TYPE
+from ..glyphsr_core.ocr import read_text
+from .ocr import TEXT_TYPE, ocr_inputs
 from .runtime import CATEGORY, check_interrupt, output_device, progress_bar
-
-
-def _pair_batches(name_a: str, a: list, name_b: str, b: list) -> list[tuple]:
-    """Pair items one to one; a batch of one is compared with every item of the other."""
-    if len(a) == len(b):
-        return list(zip(a, b))
-    if len(a) == 1:
-        return [(a[0], item) for item in b]
-    if len(b) == 1:
-        return [(item, b[0]) for item in a]
-    raise ValueError(f"'{name_a}' holds {len(a)} items but '{name_b}' holds {len(b)}: "
-                     "connect batches of the same size (or a batch of one)")
 
 
 class TextFidelity:
@@ -31,7 +20,8 @@ class TextFidelity:
         "Reads the words of the upscaled image (same OCR as 'GlyphSR OCR Extract') and compares them with the "
         "guidance words: word F1, a report of each word (kept / changed to X / missing / invented) and a mask "
         "of the places whose words changed. Without 'text', the words of 'input_image' are the guidance, so "
-        "any upscaler's output can be checked. Words are compared in lower case without punctuation."
+        "any upscaler's output can be checked. Words are compared in lower case without punctuation. Batches: "
+        "guidance i checks image i, one guidance checks every image; each image is read once and gets one mask."
     )
 
     @classmethod
@@ -39,10 +29,8 @@ class TextFidelity:
         return {
             "required": {
                 "image": ("IMAGE", {"tooltip": "The upscaled output to check."}),
-                "min_confidence": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
-                                             "tooltip": "Words read from the output with lower confidence are ignored."}),
-                "ocr_scale": (list(OCR_SCALES), {"default": "auto",
-                                                 "tooltip": "Enlarge before OCR ('auto' enlarges images under 1024 px)."}),
+                **ocr_inputs("Words read from the output with lower confidence are ignored.",
+                             "Enlarge before OCR ('auto' enlarges images under 1024 px)."),
                 "min_overlap": ("FLOAT", {"default": DEFAULT_MIN_OVERLAP, "min": 0.01, "max": 1.0, "step": 0.01,
                                           "tooltip": "A guidance word and an output word are the same place when "
                                                      "their boxes overlap this much (intersection over union)."}),
@@ -75,16 +63,21 @@ class TextFidelity:
                              "'input_image' (the image before upscaling) to compare the output with")
         if text is not None and (not isinstance(text, list) or not text):
             raise ValueError("'text' must be a GLYPHSR_TEXT with at least one result (connect an OCR node)")
-        pbar = progress_bar(len(outputs) * (1 if text is not None else 2))
+        guidance_name = "text" if text is not None else "input_image"
+        inputs = comfy_to_pil(input_image, "input_image") if text is None else []
+        # one guidance may check a batch of outputs; several guidances for one output would read it several
+        # times and give several masks for one image, so that is refused before any OCR runs
+        pair_batches(guidance_name, text if text is not None else inputs, "image", outputs, one_to_many=("a",))
+        pbar = progress_bar(len(outputs) + len(inputs))
         if text is None:
             text = []
-            for pil in comfy_to_pil(input_image, "input_image"):
+            for pil in inputs:
                 check_interrupt()
                 text.append(read_text(pil, min_confidence=min_confidence, ocr_scale=ocr_scale))
                 pbar.update(1)
         results: list[FidelityResult] = []
         masks = []
-        for guidance, pil in _pair_batches("text", text, "image", outputs):
+        for guidance, pil in pair_batches(guidance_name, text, "image", outputs, one_to_many=("a",)):
             check_interrupt()
             found = read_text(pil, min_confidence=min_confidence, ocr_scale=ocr_scale)
             result = compare_words(guidance, found, min_overlap=min_overlap, max_text_distance=DEFAULT_MAX_TEXT_DISTANCE)

@@ -7,6 +7,7 @@ import logging
 
 import torch
 
+from ..glyphsr_core import defaults
 from ..glyphsr_core.glyph import render_text_mask
 from ..glyphsr_core.imageops import check_comfy_images, comfy_to_pil, masks_to_comfy, pil_to_comfy
 from ..glyphsr_core.ocr import DEFAULT_WORD_FILTER, OCR_SCALES, WORD_FILTERS, filter_words, read_text
@@ -17,6 +18,17 @@ from .runtime import CATEGORY, check_interrupt, output_device, progress_bar
 logger = logging.getLogger(__name__)
 
 TEXT_TYPE = "GLYPHSR_TEXT"
+
+
+def ocr_inputs(confidence_tip: str = "Words read with lower confidence are dropped.",
+               scale_tip: str = "Enlarge the image before OCR. 'auto' enlarges images under 1024 px so small text "
+                                "can be read.") -> dict:
+    """The OCR settings widgets, shared by every node that reads text (same names, ranges and defaults)."""
+    return {
+        "min_confidence": ("FLOAT", {"default": defaults.MIN_CONFIDENCE, "min": 0.0, "max": 1.0, "step": 0.01,
+                                     "tooltip": confidence_tip}),
+        "ocr_scale": (list(OCR_SCALES), {"default": "auto", "tooltip": scale_tip}),
+    }
 
 
 class OCRExtract:
@@ -32,11 +44,7 @@ class OCRExtract:
         return {
             "required": {
                 "image": ("IMAGE", {"tooltip": "Image or batch to read (usually the low-quality input)."}),
-                "min_confidence": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
-                                             "tooltip": "Words read with lower confidence are dropped."}),
-                "ocr_scale": (list(OCR_SCALES), {"default": "auto",
-                                                 "tooltip": "Enlarge the image before OCR. 'auto' enlarges images "
-                                                            "under 1024 px so small text can be read."}),
+                **ocr_inputs(),
                 "mask_dilation": ("INT", {"default": 4, "min": 0, "max": 256, "step": 1,
                                           "tooltip": "Grow the text mask by this many pixels."}),
             },

@@ -19,6 +19,7 @@ import comfy.utils
 import latent_preview
 import node_helpers
 
+from ..glyphsr_core import defaults
 from ..glyphsr_core.schedule import SCHEDULES, PingPong
 from .runtime import CATEGORY
 
@@ -113,28 +114,29 @@ def _cond_inputs() -> tuple[dict, dict]:
 
 def _schedule_inputs() -> dict:
     return {
-        "text_cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+        "text_cfg": ("FLOAT", {"default": defaults.TEXT_CFG, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
                                "tooltip": "CFG scale of the text steps (cfg is the scale of the scene steps)."}),
-        "schedule": (list(SCHEDULES), {"default": "alternate", "tooltip": (
-            "alternate: scene, text, scene, ... every step (the authors' sampler). alternate_then_text: "
-            "alternate until switch_at, then text only. scene_then_text: scene until switch_at, then text. "
+        "schedule": (list(SCHEDULES), {"default": defaults.SCHEDULE, "tooltip": (
+            "alternate: scene, text, scene, ... every step (the authors' released sampler). alternate_then_text: "
+            "alternate until switch_at, then text only (the authors' benchmark runs). scene_then_text: scene until "
+            "switch_at, then text. "
             "pattern: repeat the S/T letters of 'pattern'.")}),
-        "switch_at": ("FLOAT", {"default": 0.9, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": (
+        "switch_at": ("FLOAT", {"default": defaults.SWITCH_AT, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": (
             "Fraction of the steps after which alternate_then_text and scene_then_text use only the text "
             "pair (0.9 of 20 steps: steps 18 and 19).")}),
-        "pattern": ("STRING", {"default": "ST", "tooltip": (
+        "pattern": ("STRING", {"default": defaults.PATTERN, "tooltip": (
             "For schedule 'pattern': S = scene step, T = text step, repeated (e.g. SST). Ignored otherwise.")}),
     }
 
 
 def _ramp_input() -> dict:
-    return {"cfg_start": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+    return {"cfg_start": ("FLOAT", {"default": defaults.CFG_START, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
                                     "tooltip": "CFG of the first step, ramped linearly to cfg / text_cfg at "
                                                "the last step (the authors used 4.0 -> 7.5). 0 = no ramp."})}
 
 
 def make_guider(model, scene_positive, scene_negative, cfg, text_cfg, schedule, switch_at, pattern,
-                text_positive=None, text_negative=None, cfg_start=0.0) -> PingPongGuider:
+                text_positive=None, text_negative=None, cfg_start=defaults.CFG_START) -> PingPongGuider:
     """A ready ping-pong guider; bad schedule settings raise ScheduleError before any sampling."""
     plan = PingPong(schedule=schedule, switch_at=switch_at, pattern=pattern, cfg=cfg, text_cfg=text_cfg,
                     cfg_start=cfg_start)
@@ -155,7 +157,7 @@ class PingPongGuiderNode:
             "required": {
                 "model": ("MODEL",),
                 **required,
-                "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+                "cfg": ("FLOAT", {"default": defaults.CFG, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
                                   "tooltip": "CFG scale of the scene steps."}),
                 **_schedule_inputs(),
             },
@@ -168,7 +170,7 @@ class PingPongGuiderNode:
     CATEGORY = CATEGORY
 
     def get_guider(self, model, scene_positive, scene_negative, cfg, text_cfg, schedule, switch_at, pattern,
-                   text_positive=None, text_negative=None, cfg_start=0.0):
+                   text_positive=None, text_negative=None, cfg_start=defaults.CFG_START):
         return (make_guider(model, scene_positive, scene_negative, cfg, text_cfg, schedule, switch_at, pattern,
                             text_positive, text_negative, cfg_start),)
 
@@ -186,9 +188,9 @@ class PingPongKSampler:
                 "model": ("MODEL", {"tooltip": "The model used for denoising the input latent."}),
                 "seed": ("INT", {"default": 0, "min": 0, "max": 0xffffffffffffffff, "control_after_generate": True,
                                  "tooltip": "The random seed used for creating the noise."}),
-                "steps": ("INT", {"default": 20, "min": 1, "max": 10000,
+                "steps": ("INT", {"default": defaults.STEPS, "min": 1, "max": 10000,
                                   "tooltip": "Denoising steps; a single step cannot alternate."}),
-                "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+                "cfg": ("FLOAT", {"default": defaults.CFG, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
                                   "tooltip": "CFG scale of the scene steps."}),
                 "sampler_name": (comfy.samplers.KSampler.SAMPLERS, {"tooltip": (
                     "Sampling algorithm. Each model evaluation is guided by the step its sigma falls in: "
@@ -212,7 +214,7 @@ class PingPongKSampler:
 
     def sample(self, model, seed, steps, cfg, sampler_name, scheduler, scene_positive, scene_negative, latent_image,
                denoise, text_cfg, schedule, switch_at, pattern, text_positive=None, text_negative=None,
-               cfg_start=0.0):
+               cfg_start=defaults.CFG_START):
         guider = make_guider(model, scene_positive, scene_negative, cfg, text_cfg, schedule, switch_at, pattern,
                              text_positive, text_negative, cfg_start)
         # the same preparation as ComfyUI's common_ksampler, with our guider in place of CFGGuider

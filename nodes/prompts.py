@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..glyphsr_core import defaults
+from ..glyphsr_core.errors import pair_batches
 from ..glyphsr_core.prompts import (
     DEFAULT_SCENE_NEGATIVE,
     DEFAULT_SCENE_SUFFIX,
@@ -24,7 +26,9 @@ class BuildPrompts:
     DESCRIPTION = (
         "Scene prompt = caption + quality suffix. Text prompt = the OCR words with their location "
         "(\"OPEN\" at the top left), then the caption and the text-restoration suffix. Batches give one "
-        "prompt set per image. 'report' says which words were left out by max_words."
+        "prompt set per image: caption i goes with OCR result i, and one caption (or one result) goes with "
+        "every item of the other; other size mismatches are an error. 'report' says which words were left out "
+        "by max_words."
     )
     INPUT_IS_LIST = True
     OUTPUT_IS_LIST = (True, True, True, True, True)
@@ -36,9 +40,10 @@ class BuildPrompts:
             "required": {
                 "caption": ("STRING", {"multiline": True, "default": "",
                                        "tooltip": "Scene description (from 'GlyphSR VLM Caption' or typed)."}),
-                "max_words": ("INT", {"default": 24, "min": 0, "max": 512, "step": 1,
-                                      "tooltip": "At most this many distinct words go into the text prompt "
-                                                 "(CLIP reads only 77 tokens)."}),
+                "max_words": ("INT", {"default": defaults.MAX_WORDS, "min": 0, "max": 512, "step": 1,
+                                      "tooltip": "At most this many distinct words go into the text prompt, "
+                                                 "first (diffusers cuts prompts at CLIP's 77 tokens; ComfyUI "
+                                                 "encodes 77-token chunks separately)."}),
                 "include_locations": ("BOOLEAN", {"default": True,
                                                   "tooltip": "Say where each word is (top left ... bottom right)."}),
                 "scene_suffix": ("STRING", {**multiline, "default": DEFAULT_SCENE_SUFFIX}),
@@ -66,12 +71,12 @@ class BuildPrompts:
         )
         results = [result for batch in (text or []) for result in batch]
         captions = [c if isinstance(c, str) else str(c) for c in caption] or [""]
-        count = max(len(captions), len(results), 1)
+        pairs = pair_batches("caption", captions, "text", results) if results else [(c, None) for c in captions]
         outputs: tuple[list[str], ...] = ([], [], [], [], [])
-        for index in range(count):
+        for caption_i, result in pairs:
             prompts = build_prompts(
-                captions[min(index, len(captions) - 1)],
-                results[min(index, len(results) - 1)] if results else None,
+                caption_i,
+                result,
                 templates=templates,
                 max_words=_first(max_words, "max_words"),
                 include_locations=_first(include_locations, "include_locations"),

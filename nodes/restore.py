@@ -15,6 +15,7 @@ import comfy.model_patcher
 import folder_paths
 import torch
 
+from ..glyphsr_core.errors import InputNotFoundError, InvalidInputError
 from ..glyphsr_core.imageops import check_comfy_images
 from ..glyphsr_core.restore import BUNDLED_NAME, BUNDLED_PATH, LoadedRestorer, load_restorer, restore
 from ..glyphsr_core.restore.run import SUPPORTED_SCALES, check_image_size, plan_tiles
@@ -41,7 +42,7 @@ def resolve_model(name: str) -> str:
         path = str(BUNDLED_PATH)
     if path is None:
         roots = folder_paths.get_folder_paths(FOLDER) if FOLDER in folder_paths.folder_names_and_paths else []
-        raise FileNotFoundError(f"model '{name}' was not found in models/{FOLDER} (looked in: {', '.join(roots) or 'no folder'})")
+        raise InputNotFoundError(f"model '{name}' was not found in models/{FOLDER} (looked in: {', '.join(roots) or 'no folder'})")
     return path
 
 
@@ -96,7 +97,7 @@ class TextRestore:
         """A shared workflow naming a file this machine lacks fails here, naming the folders searched."""
         try:
             resolve_model(model)
-        except FileNotFoundError as exc:
+        except InputNotFoundError as exc:
             return str(exc)
         return True
     CATEGORY = CATEGORY
@@ -105,7 +106,7 @@ class TextRestore:
         images = check_comfy_images(image, "image")
         factor = int(scale)
         if factor not in SUPPORTED_SCALES:
-            raise ValueError(f"scale must be one of {', '.join(map(str, SUPPORTED_SCALES))}, got {scale!r}")
+            raise InvalidInputError(f"scale must be one of {', '.join(map(str, SUPPORTED_SCALES))}, got {scale!r}")
         batch, height, width, channels = images.shape
         check_image_size(height, width, factor)
         loaded, patcher = load_patched(model)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 import comfy.controlnet
+import comfy.model_detection
 
 from ..glyphsr_core.fusion import BetaMap, blend_residuals, check_beta
 from ..glyphsr_core.tscontrolnet import BranchInfo, BundleError, TSBundle, check_model_match, inspect_branch
@@ -19,6 +20,12 @@ from ..glyphsr_core.tscontrolnet import BranchInfo, BundleError, TSBundle, check
 
 def _load_branch(sd: dict, name: str) -> tuple[comfy.controlnet.ControlNet, BranchInfo]:
     info = inspect_branch(sd, f"{name} branch")
+    if info.layout == "diffusers" and comfy.model_detection.unet_config_from_diffusers_unet(sd) is None:
+        # ComfyUI converts diffusers keys through this same lookup and fails with a bare TypeError when it finds nothing
+        raise BundleError(f"the {name} branch is in diffusers layout with an architecture ComfyUI cannot convert "
+                          "(it converts diffusers-layout ControlNets only for the standard SD 1.x, SD 2.x and SDXL "
+                          "sizes): save this branch in the original ControlNet layout (control_model.* keys), as "
+                          "`python -m glyphsr_core train` does when given an original-layout scene ControlNet")
     branch = comfy.controlnet.load_controlnet_state_dict(dict(sd))  # the loader pops keys: pass a copy
     if not isinstance(branch, comfy.controlnet.ControlNet):
         raise BundleError(f"ComfyUI did not load the {name} branch as a ControlNet "

@@ -157,8 +157,47 @@ def test_node_needs_guidance_and_matching_batches(pack, sign):
     with pytest.raises(ValueError, match="connect 'text'"):
         node.check(to_comfy(sign), 0.5, "auto", 0.3, 0)
     three = [OcrResult(480, 240, ())] * 3
-    with pytest.raises(ValueError, match="'text' holds 3 items but 'image' holds 2"):
+    with pytest.raises(ValueError, match=r"'text' holds 3 item\(s\) but 'image' holds 2"):
         node.check(to_comfy(sign, sign), 0.5, "auto", 0.3, 0, text=three)
+
+
+@pytest.fixture
+def counted_ocr(pack, monkeypatch):
+    """The node's OCR replaced by one that reads 'OPEN' at the top left and counts its calls."""
+    calls = []
+
+    def read_text(image, **_):
+        calls.append(image.size)
+        return result(("OPEN", (0.0, 0.0, 0.5, 0.5)))
+
+    monkeypatch.setattr(pack.nodes.evaluation, "read_text", read_text)
+    return calls
+
+
+def test_node_one_guidance_checks_every_image_once(pack, counted_ocr):
+    node = pack.NODE_CLASS_MAPPINGS["GlyphSR_TextFidelity"]()
+    images = torch.zeros(3, 32, 64, 3)
+    f1, report, mask = node.check(images, 0.5, "1", 0.3, 0, text=[result(("OPEN", (0.0, 0.0, 0.5, 0.5)))])
+    assert len(counted_ocr) == 3 and mask.shape == (3, 32, 64) and f1 == 1.0
+
+
+def test_node_pairs_guidance_i_with_image_i(pack, counted_ocr):
+    node = pack.NODE_CLASS_MAPPINGS["GlyphSR_TextFidelity"]()
+    guidance = [result(("OPEN", (0.0, 0.0, 0.5, 0.5))), result(("SHUT", (0.0, 0.0, 0.5, 0.5)))]
+    f1, report, mask = node.check(torch.zeros(2, 32, 64, 3), 0.5, "1", 0.3, 0, text=guidance)
+    assert len(counted_ocr) == 2 and mask.shape == (2, 32, 64)
+    assert f1 == pytest.approx(0.5)  # image 1 kept OPEN, image 2 reads OPEN where SHUT was expected
+    assert mask[0].sum() == 0 and mask[1, :16, :32].min() == 1.0
+
+
+def test_node_refuses_several_guidances_for_one_image(pack, counted_ocr):
+    node = pack.NODE_CLASS_MAPPINGS["GlyphSR_TextFidelity"]()
+    two = [result(("OPEN", (0.0, 0.0, 0.5, 0.5)))] * 2
+    with pytest.raises(ValueError, match=r"'text' holds 2 item\(s\) but 'image' holds 1.*one 'text'"):
+        node.check(torch.zeros(1, 32, 64, 3), 0.5, "1", 0.3, 0, text=two)
+    with pytest.raises(ValueError, match=r"'input_image' holds 2 item\(s\) but 'image' holds 1"):
+        node.check(torch.zeros(1, 32, 64, 3), 0.5, "1", 0.3, 0, input_image=torch.zeros(2, 32, 64, 3))
+    assert counted_ocr == []  # refused before any image was read
 
 
 def test_node_accepts_rgba_output_and_blank_images(pack, sign):

@@ -95,6 +95,23 @@ def test_build_prompts_pairs_captions_with_batch_results(pack):
     assert len(report) == 2
 
 
+def _build(pack, captions, results):
+    return node(pack, "GlyphSR_BuildPrompts").build(
+        caption=captions, max_words=[24], include_locations=[False], scene_suffix=["s"], scene_negative=["sn"],
+        text_suffix=["t"], text_negative=["tn"], text=[results])
+
+
+def test_build_prompts_refuses_batches_that_do_not_pair(pack):
+    (results,) = node(pack, "GlyphSR_TextFromString").parse(
+        '[{"width": 8, "height": 8, "regions": [{"text": "ONE"}]},'
+        ' {"width": 8, "height": 8, "regions": [{"text": "TWO"}]}]', 8, 8)
+    with pytest.raises(ValueError, match=r"'caption' holds 3 item\(s\) but 'text' holds 2"):
+        _build(pack, ["a", "b", "c"], results)
+    # one caption for every image, or one OCR result for every caption
+    assert _build(pack, ["x"], results)[2] == ['the text "ONE", x, t', 'the text "TWO", x, t']
+    assert _build(pack, ["a", "b"], results[:1])[2] == ['the text "ONE", a, t', 'the text "ONE", b, t']
+
+
 def test_build_prompts_without_text_input(pack):
     out = node(pack, "GlyphSR_BuildPrompts").build(["x"], [24], [True], ["s"], ["sn"], ["t"], ["tn"])
     assert [v[0] for v in out[:4]] == ["x, s", "sn", "x, s, t", "tn"]

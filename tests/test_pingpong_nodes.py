@@ -55,7 +55,7 @@ def pp(pack):
 def run_ksampler(pp, patcher, *, steps=6, cfg=5.0, text_cfg=9.0, sampler_name="euler", denoise=1.0,
                  schedule="alternate", switch_at=0.9, pattern="ST", seed=3, latent=None, **optional):
     latent = latent or {"samples": torch.zeros(1, 4, 8, 8)}
-    conds = {"text_positive": cond(3.0), "text_negative": cond(4.0)}
+    conds = {"text_positive": cond(3.0), "text_negative": cond(4.0), "cfg_start": 0.0}  # no ramp unless asked
     conds.update(optional)
     return pp.PingPongKSampler().sample(patcher, seed, steps, cfg, sampler_name, "simple", cond(1.0), cond(2.0),
                                         latent, denoise, text_cfg, schedule, switch_at, pattern, **conds)[0]
@@ -250,3 +250,31 @@ def test_node_interfaces(pp):
 
 def test_pack_registers_the_nodes(pack):
     assert {"GlyphSR_PingPongGuider", "GlyphSR_PingPongKSampler"} <= set(pack.NODE_CLASS_MAPPINGS)
+
+
+def test_node_cli_and_core_share_one_set_of_defaults(pp, pack):
+    """The same image with default settings takes the same path in ComfyUI and headless."""
+    from glyphsr_core import defaults
+    from glyphsr_core.cli import build_parser
+    from glyphsr_core.schedule import PingPong
+
+    def widget_defaults(node):
+        inputs = node.INPUT_TYPES()
+        return {name: spec[1]["default"] for group in ("required", "optional") for name, spec in inputs[group].items()
+                if len(spec) > 1 and "default" in spec[1]}
+
+    ksampler = widget_defaults(pp.PingPongKSampler)
+    guider = widget_defaults(pp.PingPongGuiderNode)
+    cli = build_parser().parse_args(["upscale", "in.png", "-o", "out.png", "--base", "b"])
+    plan = PingPong()
+    expected = {"steps": 50, "cfg": 7.5, "text_cfg": 7.5, "cfg_start": 4.0, "schedule": "alternate_then_text",
+                "switch_at": 0.9, "pattern": "ST"}
+    for name, value in expected.items():
+        assert getattr(defaults, name.upper()) == value
+        assert ksampler[name] == value, name
+        if name != "steps":
+            assert guider[name] == value and getattr(plan, name) == value, name
+        cli_value = getattr(cli, name)
+        assert (cli.cfg if name == "text_cfg" and cli_value is None else cli_value) == value, name
+    prompts = widget_defaults(pack.nodes.prompts.BuildPrompts)
+    assert prompts["max_words"] == cli.max_words == defaults.MAX_WORDS

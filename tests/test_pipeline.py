@@ -25,7 +25,7 @@ from glyphsr_core.tscontrolnet import TSBundle, init_text_from_scene, write_bund
 from glyphsr_core.types import OcrResult, TextRegion
 
 STEPS = 3
-ONLY_SCENE = PingPong(schedule="pattern", pattern="S", cfg=5.0)
+ONLY_SCENE = PingPong(schedule="pattern", pattern="S", cfg=5.0, cfg_start=0.0)  # constant CFG, as diffusers
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_pingpong_with_identical_prompts_matches_a_plain_run(sd15):
     control = _control()
     same = pipe.encode("sign board", "noise")
     plain = pipe.sample(control, same, steps=4, pingpong=ONLY_SCENE, generator=_gen(), output="latent")
-    alternating = PingPong(schedule="alternate", cfg=5.0, text_cfg=5.0)
+    alternating = PingPong(schedule="alternate", cfg=5.0, text_cfg=5.0, cfg_start=0.0)
     pingpong = pipe.sample(control, same, pipe.encode("sign board", "noise"), steps=4, pingpong=alternating,
                            generator=_gen(), output="latent")
     assert torch.equal(plain, pingpong)
@@ -110,14 +110,84 @@ def test_pingpong_with_identical_prompts_matches_a_plain_run(sd15):
     assert (other - plain).abs().max() > 1e-4
 
 
-def test_schedule_picks_the_prompt_pair_per_step(sd15):
+class Recorder:
+    """What each UNet evaluation received: prompt embeddings, ControlNet residuals, and the CFG scale.
+
+    The scale is measured, not read from the schedule: the noise prediction handed to the scheduler
+    is `uncond + s * (cond - uncond)` of the UNet's two halves, solved for s by least squares.
+    """
+
+    def __init__(self, pipe):
+        self.embeds, self.residuals, self.branch_outputs, self.scales = [], [], {"scene": [], "text": []}, []
+        self._unet_out = None
+        self.handles = [
+            pipe.base.unet.register_forward_pre_hook(self._unet_in, with_kwargs=True),
+            pipe.base.unet.register_forward_hook(self._unet_done),
+            pipe.scene_controlnet.register_forward_hook(lambda m, a, out: self.branch_outputs["scene"].append(out)),
+        ]
+        if pipe.text_controlnet is not None:
+            self.handles.append(pipe.text_controlnet.register_forward_hook(
+                lambda m, a, out: self.branch_outputs["text"].append(out)))
+        step = pipe.pipe.scheduler.step
+
+        def recording_step(noise_pred, *args, **kwargs):
+            out = self._unet_out
+            if out.shape[0] == 2 * noise_pred.shape[0]:
+                uncond, cond = out.chunk(2)
+                direction = cond - uncond
+                self.scales.append(float(((noise_pred - uncond) * direction).sum() / (direction ** 2).sum()))
+            else:
+                assert torch.equal(noise_pred, out)
+                self.scales.append(None)  # no negative prompt evaluated
+            return step(noise_pred, *args, **kwargs)
+
+        pipe.pipe.scheduler.step = recording_step
+
+    def _unet_in(self, module, args, kwargs):
+        self.embeds.append(kwargs["encoder_hidden_states"])
+        self.residuals.append(kwargs["down_block_additional_residuals"])
+
+    def _unet_done(self, module, args, out):
+        self._unet_out = out[0] if isinstance(out, tuple) else out.sample
+
+    def close(self):
+        for handle in self.handles:
+            handle.remove()
+
+
+def _sample_recorded(pipe, *args, **kwargs):
+    pipe.pipe.scheduler = make_scheduler("euler", pipe.base.scheduler.config)
+    recorder = Recorder(pipe)
+    try:
+        pipe.sample(*args, scheduler=None, generator=_gen(), output="latent", **kwargs)
+    finally:
+        recorder.close()
+    return recorder
+
+
+def test_schedule_sends_each_steps_prompt_pair_and_cfg_to_the_unet(sd15):
     base, scene, text = sd15
     pipe = GlyphSRPipeline(base, scene, text)
-    seen = []
-    pingpong = PingPong(schedule="alternate_then_text", switch_at=0.5, cfg=3.0, cfg_start=1.5)
-    pipe.sample(_control(), pipe.encode("a", ""), pipe.encode("b", ""), steps=6, pingpong=pingpong, generator=_gen(),
-                output="latent", callback=lambda i, n, branch: seen.append(branch[0].upper()))
-    assert "".join(seen) == pingpong.branches(6) == "STSTTT"
+    a, b = pipe.encode("a red door", "blur"), pipe.encode('the text "EXIT"', "halos")
+    pingpong = PingPong(schedule="alternate_then_text", switch_at=0.5, cfg=3.0, text_cfg=6.0, cfg_start=1.5)
+    rec = _sample_recorded(pipe, _control(), a, b, steps=6, pingpong=pingpong)
+    pairs = {"S": torch.cat([a.negative, a.positive]), "T": torch.cat([b.negative, b.positive])}
+    used = ["".join(k for k, v in pairs.items() if torch.equal(e, v)) for e in rec.embeds]
+    assert "".join(used) == "STSTTT"
+    # CFG ramps linearly from 1.5 at step 0 to each pair's own scale at step 5
+    # (scene: 1.5 + 1.5 * i / 5, text: 1.5 + 4.5 * i / 5)
+    assert rec.scales == pytest.approx([1.5, 2.4, 2.1, 4.2, 5.1, 6.0], rel=1e-3)
+
+
+def test_cfg_below_one_still_uses_the_negative_prompt_like_comfyui(sd15):
+    """ComfyUI skips the negative prompt only at exactly cfg 1; 0.5 still mixes it in."""
+    base, scene, text = sd15
+    pipe = GlyphSRPipeline(base, scene, text)
+    cond = pipe.encode("sign", "blur")
+    rec = _sample_recorded(pipe, _control(), cond, steps=3, pingpong=PingPong(schedule="alternate", cfg=0.5,
+                                                                              text_cfg=1.0, cfg_start=0.0))
+    assert rec.scales[0] == pytest.approx(0.5, rel=1e-3) and rec.scales[2] == pytest.approx(0.5, rel=1e-3)
+    assert rec.scales[1] is None and torch.equal(rec.embeds[1], cond.positive)  # cfg exactly 1: positive only
 
 
 @pytest.mark.parametrize("family", ["sd15", "sdxl"])
@@ -150,19 +220,27 @@ def test_text_copy_of_scene_gives_the_scene_result_for_any_beta(sd15):
         torch.testing.assert_close(fused, scene_only, rtol=1e-4, atol=1e-4)
 
 
-def test_beta_map_fuses_inside_the_mask_only(sd15):
+def test_beta_map_gives_the_text_residual_inside_the_mask_and_the_scene_residual_outside(sd15):
     from glyphsr_core.fusion import beta_map_from_mask
 
     base, scene, text = sd15
     pipe = GlyphSRPipeline(base, scene, text)
     cond = pipe.encode("x", "y")
-    kwargs = dict(steps=2, pingpong=ONLY_SCENE, output="latent")
-    empty = beta_map_from_mask(torch.zeros(1, 64, 64), beta_text=1.0, beta_scene=0.0)
-    full = beta_map_from_mask(torch.ones(1, 64, 64), beta_text=1.0, beta_scene=0.0)
-    assert torch.equal(pipe.sample(_control(), cond, beta_map=empty, generator=_gen(), **kwargs),
-                       pipe.sample(_control(), cond, beta=0.0, generator=_gen(), **kwargs))
-    assert torch.equal(pipe.sample(_control(), cond, beta_map=full, generator=_gen(), **kwargs),
-                       pipe.sample(_control(), cond, beta=1.0, generator=_gen(), **kwargs))
+    mask = torch.zeros(1, 64, 64)
+    mask[..., :32] = 1.0  # the left half of the image is text
+    rec = _sample_recorded(pipe, _control(), cond, steps=2, pingpong=ONLY_SCENE,
+                           beta_map=beta_map_from_mask(mask, beta_text=1.0, beta_scene=0.0))
+    checked = 0
+    for step, fused in enumerate(rec.residuals):
+        scene_down, text_down = rec.branch_outputs["scene"][step][0], rec.branch_outputs["text"][step][0]
+        for r, s_res, t_res in zip(fused, scene_down, text_down):
+            half = r.shape[-1] // 2
+            if r.shape[-1] % 2:
+                continue  # an odd width has a column that straddles the mask edge
+            assert torch.equal(r[..., :half], t_res[..., :half]) and torch.equal(r[..., half:], s_res[..., half:])
+            assert not torch.equal(t_res[..., :half], s_res[..., :half])  # the branches really differ there
+            checked += 1
+    assert checked >= 4
 
 
 def test_zero_initialised_glyph_channel_ignores_the_glyph_until_trained(sd15):

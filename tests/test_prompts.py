@@ -55,8 +55,29 @@ def test_quotes_inside_words_stay_balanced():
 
 def test_weight_syntax_is_escaped_for_comfyui():
     assert quote_word("(OPEN)", escape_weights=True) == '"\\(OPEN\\)"'
-    assert quote_word("[x]", escape_weights=True) == '"\\[x\\]"'
     assert quote_word("(OPEN)") == '"(OPEN)"'
+    # ComfyUI unescapes only \\( and \\): square brackets and backslashes must reach CLIP unchanged
+    assert quote_word("[SALE]", escape_weights=True) == '"[SALE]"'
+    assert quote_word("C:\\DATA", escape_weights=True) == '"C:\\DATA"'
+
+
+def _as_comfyui_reads(prompt: str) -> str:
+    """The text ComfyUI's tokenizer hands CLIP, for a prompt that must carry no weights.
+
+    ComfyUI (comfy/sd1_clip.py) protects the two escapes `\\(` and `\\)`, reads any other bracket as a
+    weight group, and turns the protected escapes back into plain brackets.
+    """
+    protected = prompt.replace("\\)", "\0\1").replace("\\(", "\0\2")
+    assert "(" not in protected and ")" not in protected, f"ComfyUI would read a weight in {prompt!r}"
+    return protected.replace("\0\1", ")").replace("\0\2", "(")
+
+
+@pytest.mark.parametrize("word", ["(OPEN)", "[SALE]", "(x:1.5)", "((24/7))", "C:\\(DATA)", "a\\", "\\)"])
+def test_node_prompt_reaches_clip_as_the_headless_and_training_prompt(word):
+    result = OcrResult(10, 10, (_region(word, 0.2, 0.2),))
+    node = build_prompts("a shop", result, escape_weights=True).text_positive  # what Build Prompts gives CLIP Text Encode
+    headless = build_prompts("a shop", result).text_positive  # the pipeline and training (diffusers: no weights)
+    assert _as_comfyui_reads(node) == headless
 
 
 def test_unicode_words_are_kept_verbatim():

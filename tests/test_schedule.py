@@ -83,6 +83,16 @@ def test_bad_cfg_values(name, value):
         PingPong(**{name: value})
 
 
+@pytest.mark.parametrize("total, switch_at, expected", [
+    (10, 0.9, "STSTSTSTST"[:9] + "T"), (20, 0.9, "ST" * 9 + "TT"), (3, 0.9, "STS"), (7, 0.5, "STSTTTT"),
+    (10, 0.7, "STSTSTSTTT"), (4, 0.25, "STTT"), (1, 0.5, "S"),
+])
+def test_alternate_then_text_switches_at_the_stated_step(total, switch_at, expected):
+    """Written out by hand: text only from step ceil(switch_at * total) (0.7 * 10 is step 7, not 8)."""
+    got = "".join(branch_for_step(i, total, "alternate_then_text", switch_at)[0].upper() for i in range(total))
+    assert got == expected
+
+
 @given(total=st.integers(1, 400), switch_at=st.floats(0.0, 1.0))
 def test_switch_schedules_properties(total, switch_at):
     first_late = switch_step(total, switch_at)
@@ -202,7 +212,7 @@ def test_bad_sigma_value():
 
 
 def test_choose_combines_step_branch_and_cfg():
-    plan = PingPong(schedule="alternate", cfg=5.0, text_cfg=9.0)
+    plan = PingPong(schedule="alternate", cfg=5.0, text_cfg=9.0, cfg_start=0.0)
     sigmas = torch.tensor([8.0, 4.0, 2.0, 1.0, 0.0])
     got = [(c.step, c.branch, c.cfg) for c in (plan.choose(torch.tensor([s]), sigmas) for s in (8.0, 3.0, 2.0, 1.0))]
     assert got == [(0, "scene", 5.0), (1, "text", 9.0), (2, "scene", 5.0), (3, "text", 9.0)]

@@ -106,6 +106,17 @@ def test_loader_errors_name_the_input(nodes, cn_dir):
         load(nodes, "ts_full.safetensors", beta=1.5)
 
 
+def test_a_diffusers_layout_branch_comfyui_cannot_convert_is_refused_with_a_sentence(nodes, cn_dir):
+    g = torch.Generator().manual_seed(4)
+    diffusers_sd = {"conv_in.weight": torch.randn(4, 4, 3, 3, generator=g),
+                    "controlnet_cond_embedding.conv_in.weight": torch.randn(4, 3, 3, 3, generator=g),
+                    "controlnet_down_blocks.0.weight": torch.randn(4, 4, 1, 1, generator=g)}
+    write_bundle(os.path.join(cn_dir, "ts_diffusers.safetensors"), TSBundle(diffusers_sd, diffusers_sd, beta=0.5))
+    with pytest.raises(ValueError, match="scene branch is in diffusers layout with an architecture ComfyUI cannot "
+                                         "convert .*original ControlNet layout"):
+        load(nodes, "ts_diffusers.safetensors")
+
+
 # ------------------------------------------------------------------ blending, strength, range, chaining
 
 def configured(nodes, name, beta, mask=None, glyph=None, strength=1.0, img=None, beta_scene=None):
@@ -148,6 +159,25 @@ def test_text_mask_selects_the_text_branch_where_text_is(nodes, cn_dir):
     assert torch.equal(got[..., :half], t[..., :half]) and torch.equal(got[..., half:], s[..., half:])
 
 
+def test_mask_of_a_batch_addresses_the_same_image_as_the_hint_under_cfg(nodes, cn_dir):
+    """Cond and uncond stacked (x = [img0, img1, img0, img1]): mask i must go with hint i, as ComfyUI's
+    broadcast_image_to tiles the hint; image 0 is all text, image 1 has none."""
+    img = image(batch=2)
+    mask = torch.zeros(2, H, W)
+    mask[0] = 1.0
+    x = torch.randn(2, 4, H // 8, W // 8, generator=torch.Generator().manual_seed(9)).repeat(2, 1, 1, 1)
+    out = run_control(configured(nodes, "ts_full.safetensors", 1.0, mask=mask, beta_scene=0.0, img=img), x=x,
+                      batched_number=2)["output"][0]
+    scene_alone = run_control(plain(1, hint_of(img)), x=x, batched_number=2)["output"][0]
+    text_alone = run_control(plain(2, hint_of(img)), x=x, batched_number=2)["output"][0]
+    assert out.shape[0] == 4
+    for i in (0, 2):
+        assert torch.equal(out[i], text_alone[i])
+    for i in (1, 3):
+        assert torch.equal(out[i], scene_alone[i])
+    assert not torch.equal(text_alone[0], text_alone[1])  # the hint differs per image, so the check can fail
+
+
 def test_timestep_range_and_chaining_follow_comfyui(nodes, cn_dir):
     img = image()
     prev = plain(3, hint_of(img))
@@ -172,7 +202,11 @@ def test_get_models_cleanup_copy_and_memory(nodes, cn_dir):
     cnet.set_previous_controlnet(prev)
     models = cnet.get_models()
     assert models == [prev.control_model_wrapped, cnet.scene.control_model_wrapped, cnet.text.control_model_wrapped]
-    assert cnet.inference_memory_requirements(torch.float32) == 0
+    # the chain's, the scene branch's and the text branch's needs add up
+    prev.inference_memory_requirements = lambda dtype: 1
+    cnet.scene.inference_memory_requirements = lambda dtype: 20
+    cnet.text.inference_memory_requirements = lambda dtype: 300
+    assert cnet.inference_memory_requirements(torch.float32) == 321
     run_control(cnet)
     assert cnet.scene.cond_hint is not None and cnet.beta_map._cache
     copy = cnet.copy()

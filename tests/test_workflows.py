@@ -83,18 +83,60 @@ def test_every_node_sits_in_a_group_with_a_note(path):
         assert len(notes) == 1 and len(notes[0]["widgets_values"][0]) > 40, group["title"]
 
 
-def test_upscale_workflows_run_the_whole_method():
-    for name in ("glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_no_vlm"):
-        types = [n["class_type"] for n in load(workflow_graphs.API_DIR / f"{name}.api.json").values()]
-        for needed in ("LoadImage", "ImageScaleBy", "GlyphSR_OCRExtract", "GlyphSR_BuildPrompts",
-                       "GlyphSR_GlyphRender", "GlyphSR_ApplyTSControlNet", "VAEEncode", "GlyphSR_PingPongKSampler",
-                       "VAEDecode", "GlyphSR_ColorFix", "GlyphSR_TextFidelity", "SaveImage"):
-            assert needed in types, (name, needed)
-        assert types.count("CLIPTextEncode") == 4
-        assert ("GlyphSR_VLMCaption" in types) == (name != "glyphsr_no_vlm")
-    ocr_only = [n["class_type"] for n in load(workflow_graphs.API_DIR / "glyphsr_ocr_prompts.api.json").values()]
-    assert "GlyphSR_BuildPrompts" in ocr_only and "GlyphSR_VLMCaption" in ocr_only
-    assert not {"CheckpointLoaderSimple", "GlyphSR_PingPongKSampler", "VAEDecode"} & set(ocr_only)
+def _wiring(prompt: dict):
+    """`src(node_id, input)` -> (class_type of the source node, output index, source id)."""
+    def src(node_id: str, name: str) -> tuple[str, int, str]:
+        link = prompt[node_id]["inputs"][name]
+        assert isinstance(link, list), f"{prompt[node_id]['class_type']}.{name} is not connected"
+        return prompt[link[0]]["class_type"], link[1], link[0]
+
+    def only(class_type: str) -> str:
+        (node_id,) = [k for k, n in prompt.items() if n["class_type"] == class_type]
+        return node_id
+
+    return src, only
+
+
+@pytest.mark.parametrize("name", ["glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_no_vlm"])
+def test_upscale_workflows_wire_the_whole_method(name):
+    """Each step's output reaches the right input: the method runs, not just its nodes."""
+    prompt = load(workflow_graphs.API_DIR / f"{name}.api.json")
+    src, only = _wiring(prompt)
+    load_image, upscale, ocr = only("LoadImage"), only("ImageScaleBy"), only("GlyphSR_OCRExtract")
+    prompts, apply, sampler = only("GlyphSR_BuildPrompts"), only("GlyphSR_ApplyTSControlNet"), only(
+        "GlyphSR_PingPongKSampler")
+    glyph, fix, check = only("GlyphSR_GlyphRender"), only("GlyphSR_ColorFix"), only("GlyphSR_TextFidelity")
+    assert src(upscale, "image")[2] == load_image
+    assert src(ocr, "image")[2] == load_image  # OCR reads the LQ input, not the bicubic upscale
+    assert src(prompts, "text")[::2] == ("GlyphSR_OCRExtract", ocr) and src(glyph, "text")[2] == ocr
+    # Build Prompts output k -> its own encoder -> Apply TS-ControlNet input k -> Ping-Pong KSampler input k
+    for k, role in enumerate(("scene_positive", "scene_negative", "text_positive", "text_negative")):
+        encoder = src(apply, role)
+        assert encoder[:2] == ("CLIPTextEncode", 0)
+        assert src(encoder[2], "text")[1:] == (k, prompts), role
+        assert src(sampler, role)[1:] == (k, apply), role
+    assert src(apply, "image")[2] == upscale and src(apply, "glyph")[1:] == (0, glyph)
+    assert src(apply, "text_mask")[1:] == (1, glyph)
+    assert src(src(sampler, "latent_image")[2], "pixels")[2] == upscale
+    decoded = src(fix, "image")
+    assert decoded[0] == "VAEDecode" and src(decoded[2], "samples")[2] == sampler
+    assert src(fix, "reference")[2] == upscale
+    assert src(only("SaveImage"), "images")[2] == fix
+    assert src(check, "image")[2] == fix and src(check, "text")[2] == ocr
+    if name != "glyphsr_no_vlm":
+        caption = src(prompts, "caption")
+        assert caption[0] == "GlyphSR_VLMCaption" and src(caption[2], "image")[2] == load_image
+    else:
+        assert "GlyphSR_VLMCaption" not in {n["class_type"] for n in prompt.values()}
+
+
+def test_ocr_prompts_workflow_stops_at_the_prompts():
+    ocr_only = load(workflow_graphs.API_DIR / "glyphsr_ocr_prompts.api.json")
+    src, only = _wiring(ocr_only)
+    prompts = only("GlyphSR_BuildPrompts")
+    assert src(prompts, "text")[0] == "GlyphSR_OCRExtract" and src(prompts, "caption")[0] == "GlyphSR_VLMCaption"
+    assert not {"CheckpointLoaderSimple", "GlyphSR_PingPongKSampler", "VAEDecode"} & {
+        n["class_type"] for n in ocr_only.values()}
 
 
 def test_core_snapshot_covers_the_core_nodes_used():

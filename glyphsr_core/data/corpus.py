@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
+from ..errors import InputNotFoundError, InvalidInputError
 from ..glyph import perspective_coefficients, render_glyph_map, render_text_mask
 from ..types import OcrResult, TextRegion
 from .degrade import MODES, check_scale, degrade
@@ -37,7 +38,7 @@ PNG_COMPRESS_LEVEL = 3  # files ~10 % larger than the default, written twice as 
 Point = tuple[float, float]
 
 
-class CorpusError(ValueError):
+class CorpusError(InvalidInputError):
     """A corpus folder or metadata row is missing or malformed."""
 
 
@@ -110,10 +111,10 @@ def load_corpus(directory: str | Path, check_files: bool = True) -> list[CorpusS
     """Read `DIR/metadata.jsonl`; with `check_files`, every referenced image must exist."""
     root = Path(directory)
     if not root.is_dir():
-        raise FileNotFoundError(f"corpus folder not found: {root}")
+        raise InputNotFoundError(f"corpus folder not found: {root}")
     meta = root / METADATA
     if not meta.is_file():
-        raise FileNotFoundError(f"{meta} not found: not a corpus folder (make one with `python -m glyphsr_core make-corpus`)")
+        raise InputNotFoundError(f"{meta} not found: not a corpus folder (make one with `python -m glyphsr_core make-corpus`)")
     samples = []
     with meta.open(encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
@@ -389,17 +390,17 @@ class CorpusConfig:
 
     def validate(self) -> None:
         if self.size < 64:
-            raise ValueError(f"--size must be at least 64 pixels, got {self.size}")
+            raise InvalidInputError(f"--size must be at least 64 pixels, got {self.size}")
         if not self.scales:
-            raise ValueError("give at least one scale (e.g. --scales 4,8)")
+            raise InvalidInputError("give at least one scale (e.g. --scales 4,8)")
         for scale in self.scales:
             check_scale(scale)
             if self.size % scale:
-                raise ValueError(f"--size {self.size} is not a multiple of scale {scale}")
+                raise InvalidInputError(f"--size {self.size} is not a multiple of scale {scale}")
         if self.mode not in MODES:
-            raise ValueError(f"unknown degradation {self.mode!r}; expected one of {', '.join(MODES)}")
+            raise InvalidInputError(f"unknown degradation {self.mode!r}; expected one of {', '.join(MODES)}")
         if not self.fonts:
-            raise ValueError("no usable fonts")
+            raise InvalidInputError("no usable fonts")
 
 
 def sample_seed(corpus_seed: int, index: int) -> int:
@@ -464,7 +465,7 @@ def make_corpus(config: CorpusConfig, n: int, workers: int = 1, progress: Any = 
     """Write `n` samples and `metadata.jsonl` into `config.out` (rows in index order)."""
     config.validate()
     if n < 1:
-        raise ValueError(f"--n must be at least 1, got {n}")
+        raise InvalidInputError(f"--n must be at least 1, got {n}")
     for sub in ["hq", "mask", "glyph", *(f"lq_x{s}" for s in config.scales)]:
         (config.out / sub).mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

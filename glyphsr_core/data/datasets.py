@@ -32,6 +32,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from ..errors import InputNotFoundError, InvalidInputError
 from .corpus import IMAGE_SUFFIXES, load_corpus
 from .degrade import crop_to_multiple, degrade
 
@@ -41,11 +42,11 @@ IGNORE_TEXTS = {"###", "#", ""}
 Point = tuple[float, float]
 
 
-class DatasetError(ValueError):
+class DatasetError(InvalidInputError):
     """An annotation file is malformed or a dataset folder holds nothing usable."""
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(InvalidInputError):
     """An image file exists but cannot be decoded."""
 
 
@@ -182,7 +183,7 @@ def parse_ctw1500_xml(path: Path) -> dict[str, list[GroundTruthWord]]:
 def _require_dir(root: Path, name: str) -> Path:
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{name} folder not found: {root}")
+        raise InputNotFoundError(f"{name} folder not found: {root}")
     return root
 
 
@@ -221,7 +222,7 @@ def _load_per_image(name: str, root: Path) -> LoadedDataset:
         elif _label_key(path) in images:
             labels[_label_key(path)] = parse_polygon_file(path)
     if not labels:
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"no {name} annotations under {root}: expected one .txt (or .xml) per image with the image's name "
             f"(optionally 'gt_' + name), e.g. 1001.jpg + 1001.txt")
     for stem, image in images.items():
@@ -239,7 +240,7 @@ def load_svt(root: Path, split: str = "test") -> LoadedDataset:
     root = _require_dir(root, "SVT")
     xml_path = root / f"{split}.xml"
     if not xml_path.is_file():
-        raise FileNotFoundError(f"SVT annotation {xml_path} not found (the SVT release has train.xml and test.xml)")
+        raise InputNotFoundError(f"SVT annotation {xml_path} not found (the SVT release has train.xml and test.xml)")
     try:
         tree = ET.parse(xml_path).getroot()
     except ET.ParseError as exc:
@@ -306,7 +307,7 @@ def load_cute80(root: Path) -> LoadedDataset:
     except FileNotFoundError:
         listed = _load_word_list(root)
         if listed is None:
-            raise FileNotFoundError(
+            raise InputNotFoundError(
                 f"no CUTE80 annotations under {root}: expected per-image polygon files (1.jpg + 1.txt with "
                 f"'x1,y1,...,xn,yn,####WORD' lines) or a word list ('<image path> <word>' per line)") from None
         return listed
@@ -334,7 +335,7 @@ def load_dataset(name: str, root: str | Path, split: str = "test") -> LoadedData
         return load_cute80(root)
     if name == "synthetic":
         return load_synthetic(root)
-    raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    raise InvalidInputError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
 
 
 # ---------------------------------------------------------------------------------------------

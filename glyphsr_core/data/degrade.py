@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
+from ..errors import InvalidInputError
+
 MODES = ("realistic", "bicubic", "paper")
 MAX_SCALE = 16
 
@@ -40,7 +42,7 @@ _INTERPOLATIONS = {
 }
 
 
-class DegradationError(ValueError):
+class DegradationError(InvalidInputError):
     """A degradation was asked for with a scale, mode, image or parameters it cannot use."""
 
 

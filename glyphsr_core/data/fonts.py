@@ -15,6 +15,8 @@ from pathlib import Path
 
 from PIL import ImageFont
 
+from ..errors import InputNotFoundError, InvalidInputError
+
 BUILTIN = "builtin"
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 #: faces that draw symbols instead of letters even though they pass a glyph check now and then
@@ -81,9 +83,9 @@ def discover_fonts(fonts_dir: Path | None = None, system: bool = True) -> tuple[
     if fonts_dir is not None:
         fonts_dir = Path(fonts_dir)
         if not fonts_dir.is_dir():
-            raise FileNotFoundError(f"fonts folder not found: {fonts_dir}")
+            raise InputNotFoundError(f"fonts folder not found: {fonts_dir}")
         if not font_files(fonts_dir):
-            raise ValueError(f"no font files ({', '.join(FONT_SUFFIXES)}) in {fonts_dir}")
+            raise InvalidInputError(f"no font files ({', '.join(FONT_SUFFIXES)}) in {fonts_dir}")
         directories.append(fonts_dir)
     seen: set[str] = set()
     for directory in directories:

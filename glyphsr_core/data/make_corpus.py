@@ -7,6 +7,8 @@ import logging
 import os
 from pathlib import Path
 
+from ..errors import InputNotFoundError, InvalidInputError
+
 logger = logging.getLogger(__name__)
 
 
@@ -49,10 +51,10 @@ def run(args: argparse.Namespace) -> int:
     backgrounds: tuple[Path, ...] = ()
     if args.backgrounds is not None:
         if not args.backgrounds.is_dir():
-            raise FileNotFoundError(f"backgrounds folder not found: {args.backgrounds}")
+            raise InputNotFoundError(f"backgrounds folder not found: {args.backgrounds}")
         backgrounds = tuple(list_images(args.backgrounds))
         if not backgrounds:
-            raise ValueError(f"no images (png/jpg/webp/bmp/tif) in {args.backgrounds}")
+            raise InvalidInputError(f"no images (png/jpg/webp/bmp/tif) in {args.backgrounds}")
         print(f"backgrounds: {len(backgrounds)} photos")
     config = CorpusConfig(out=args.out, size=args.size, scales=tuple(args.scales), seed=args.seed,
                           mode=args.degradation, fonts=tuple(fonts), backgrounds=backgrounds)

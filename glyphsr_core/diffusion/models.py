@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from ..errors import InputNotFoundError, InvalidInputError, MissingPackageError
 from . import SCHEDULERS
 
 logger = logging.getLogger(__name__)
@@ -26,11 +27,11 @@ FAMILIES = ("sd15", "sdxl")
 DIFFUSERS_CONTROLNET_KEY = "controlnet_cond_embedding.conv_in.weight"
 
 
-class MissingWeightsError(FileNotFoundError):
+class MissingWeightsError(InputNotFoundError):
     """A model file or folder is missing; the message says exactly what to provide."""
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(InvalidInputError):
     """A model file exists but cannot be used (wrong layout, wrong family, shape mismatch)."""
 
 
@@ -39,7 +40,7 @@ def require_diffusers():
         import diffusers  # noqa: F401
         import transformers  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
+        raise MissingPackageError(
             "GLYPH-SR's headless pipeline and trainer need `diffusers` and `transformers`: "
             "pip install diffusers transformers accelerate") from exc
 
@@ -215,7 +216,7 @@ def make_scheduler(name: str, base_config: dict) -> Any:
         "ddpm": (diffusers.DDPMScheduler, {}),
     }
     if name not in classes:
-        raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}; got {name!r}")
+        raise InvalidInputError(f"scheduler must be one of {', '.join(SCHEDULERS)}; got {name!r}")
     cls, extra = classes[name]
     return cls.from_config(dict(base_config), **extra)
 

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from ..errors import InvalidInputError
 from ..imageops import to_rgb_uint8
 from ..types import OcrResult, TextRegion
 from .engine import DetectedWord, OcrEngine, OcrUnavailableError
@@ -55,9 +56,9 @@ def resolve_ocr_scale(ocr_scale: str | float, width: int, height: int) -> float:
         try:
             ocr_scale = float(ocr_scale)
         except ValueError as exc:
-            raise ValueError(f"ocr_scale must be 'auto' or a number from 1 to 8, got {ocr_scale!r}") from exc
+            raise InvalidInputError(f"ocr_scale must be 'auto' or a number from 1 to 8, got {ocr_scale!r}") from exc
     if not 1.0 <= float(ocr_scale) <= 8.0:
-        raise ValueError(f"ocr_scale must be between 1 and 8, got {ocr_scale}")
+        raise InvalidInputError(f"ocr_scale must be between 1 and 8, got {ocr_scale}")
     return float(ocr_scale)
 
 
@@ -74,7 +75,7 @@ def read_text(
     over white). Images too small to hold text give an empty result rather than an error.
     """
     if not 0.0 <= min_confidence <= 1.0:
-        raise ValueError(f"min_confidence must be between 0 and 1, got {min_confidence}")
+        raise InvalidInputError(f"min_confidence must be between 0 and 1, got {min_confidence}")
     rgb = to_rgb_uint8(np.asarray(image.convert("RGBA") if isinstance(image, Image.Image) else image))
     height, width = rgb.shape[:2]
     if min(width, height) < MIN_READABLE_SIDE:

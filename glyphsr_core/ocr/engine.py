@@ -7,8 +7,10 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from ..errors import GlyphSRInputError
 
-class OcrUnavailableError(RuntimeError):
+
+class OcrUnavailableError(GlyphSRInputError, RuntimeError):
     """The OCR back-end's packages are not installed."""
 
 

@@ -6,6 +6,8 @@ import argparse
 import json
 import time
 
+from ..errors import InvalidInputError
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="training config (.yaml), e.g. configs/restore_x4.yaml")
@@ -25,7 +27,7 @@ def _overrides(items: list[str]) -> dict[str, object]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            raise InvalidInputError(f"--set expects KEY=VALUE, got {item!r}")
         out[key.strip()] = yaml.safe_load(value)
     return out
 
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1, got {args.threads}")
+            raise InvalidInputError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     try:
         from tqdm import tqdm

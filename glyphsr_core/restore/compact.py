@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import InvalidInputError
+
 
 class CompactSR(nn.Module):
     """conv3x3 + PReLU, `num_conv` x (conv3x3 + PReLU), conv3x3 to 3*s*s channels, pixel shuffle, + nearest(x)."""
@@ -71,7 +73,7 @@ def init_as_bicubic(model: CompactSR, generator: torch.Generator | None = None) 
     s, c, nf = model.scale, model.channels, model.num_feat
     carriers = c * s * s
     if model.num_conv < 1 or nf < max(carriers, 9 * c):
-        raise ValueError(f"bicubic init needs num_conv >= 1 and num_feat >= {max(carriers, 9 * c)}, "
+        raise InvalidInputError(f"bicubic init needs num_conv >= 1 and num_feat >= {max(carriers, 9 * c)}, "
                          f"got num_conv={model.num_conv}, num_feat={nf}")
     convs = [m for m in model.body if isinstance(m, nn.Conv2d)]
     prelus = [m for m in model.body if isinstance(m, nn.PReLU)]

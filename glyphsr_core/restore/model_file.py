@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ..errors import InvalidInputError
 from .compact import CompactSR
 
 #: the file shipped inside the pack (see models/upscale_models/README.md for its card)
@@ -20,7 +21,7 @@ BUNDLED_NAME = "glyphsr_text_restore_x4.safetensors"
 BUNDLED_PATH = Path(__file__).resolve().parents[2] / "models" / "upscale_models" / BUNDLED_NAME
 
 
-class RestorerFileError(ValueError):
+class RestorerFileError(InvalidInputError):
     """A restorer file is missing, unreadable or not a super-resolution network we can run."""
 
 

@@ -14,11 +14,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import InvalidInputError
+
 SUPPORTED_SCALES = (2, 4, 8)
 MAX_SIDE = 16384
 
 
-class RestoreInputError(ValueError):
+class RestoreInputError(InvalidInputError):
     """An image or setting the restorer cannot work with; the message names it."""
 
 

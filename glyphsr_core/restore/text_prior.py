@@ -19,13 +19,15 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from ..errors import MissingPackageError
+
 #: the recogniser's input height; crops are padded to the widest in the batch (at least REC_MIN_WIDTH)
 REC_HEIGHT = 48
 REC_MIN_WIDTH = 96
 REC_MAX_WIDTH = 480
 
 
-class TextPriorUnavailableError(ImportError):
+class TextPriorUnavailableError(MissingPackageError):
     """The packages that turn the bundled recogniser into a torch module are missing."""
 
 

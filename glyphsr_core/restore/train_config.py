@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputNotFoundError, InvalidInputError
+
 DEGRADATIONS = ("bicubic", "realistic", "paper")
 
 
@@ -48,13 +50,13 @@ class RestorerTrainConfig:
 
 def _corpus(entry: Any, where: str, base: Path) -> CorpusSpec:
     if not isinstance(entry, dict) or not {"out", "n", "seed"} <= set(entry):
-        raise ValueError(f"{where}: expected a mapping with out, n, seed (and optional degradation, weight)")
+        raise InvalidInputError(f"{where}: expected a mapping with out, n, seed (and optional degradation, weight)")
     spec = CorpusSpec(out=(base / str(entry["out"])), n=int(entry["n"]), seed=int(entry["seed"]),
                       degradation=str(entry.get("degradation", "bicubic")), weight=float(entry.get("weight", 1.0)))
     if spec.degradation not in DEGRADATIONS:
-        raise ValueError(f"{where}: degradation must be one of {', '.join(DEGRADATIONS)}, got {spec.degradation!r}")
+        raise InvalidInputError(f"{where}: degradation must be one of {', '.join(DEGRADATIONS)}, got {spec.degradation!r}")
     if spec.n < 1 or spec.weight <= 0:
-        raise ValueError(f"{where}: n must be >= 1 and weight > 0")
+        raise InvalidInputError(f"{where}: n must be >= 1 and weight > 0")
     return spec
 
 
@@ -65,21 +67,21 @@ def load_restorer_config(path: str | Path, overrides: dict[str, Any] | None = No
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"config not found: {path}")
+        raise InputNotFoundError(f"config not found: {path}")
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
+        raise InvalidInputError(f"{path}: expected a mapping at the top level")
     raw.update(overrides or {})
     base = base or Path.cwd()
     known = {f.name for f in fields(RestorerTrainConfig)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known - {'extra'}))}")
+        raise InvalidInputError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known - {'extra'}))}")
     for key in ("output", "corpora", "validation"):
         if key not in raw:
-            raise ValueError(f"{path}: missing '{key}'")
+            raise InvalidInputError(f"{path}: missing '{key}'")
     if not isinstance(raw["corpora"], list) or not raw["corpora"]:
-        raise ValueError(f"{path}: 'corpora' must be a non-empty list")
+        raise InvalidInputError(f"{path}: 'corpora' must be a non-empty list")
     values = dict(raw)
     values["output"] = base / str(raw["output"])
     values["corpora"] = tuple(_corpus(e, f"{path}: corpora[{i}]", base) for i, e in enumerate(raw["corpora"]))
@@ -89,11 +91,11 @@ def load_restorer_config(path: str | Path, overrides: dict[str, Any] | None = No
     positive = ("iterations", "patches", "patch_size", "checkpoint_every", "validate_every", "validate_images", "num_feat", "num_conv")
     for name in positive:
         if int(getattr(config, name)) < 1:
-            raise ValueError(f"{path}: {name} must be at least 1, got {getattr(config, name)}")
+            raise InvalidInputError(f"{path}: {name} must be at least 1, got {getattr(config, name)}")
     if config.words < 0 or not 0.0 <= config.x8_fraction <= 1.0 or config.lr <= 0:
-        raise ValueError(f"{path}: words must be >= 0, x8_fraction in 0..1 and lr > 0")
+        raise InvalidInputError(f"{path}: words must be >= 0, x8_fraction in 0..1 and lr > 0")
     if config.background not in ("bicubic", "hq"):
-        raise ValueError(f"{path}: background must be 'bicubic' or 'hq', got {config.background!r}")
+        raise InvalidInputError(f"{path}: background must be 'bicubic' or 'hq', got {config.background!r}")
     if config.size % 8:
-        raise ValueError(f"{path}: size must be a multiple of 8, got {config.size}")
+        raise InvalidInputError(f"{path}: size must be a multiple of 8, got {config.size}")
     return config

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import InvalidInputError
 from .train_config import CorpusSpec
 
 NET_SCALE = 4
@@ -76,7 +77,7 @@ class Sampler:
 
     def __init__(self, images: list[TrainImage], x8_fraction: float) -> None:
         if not images:
-            raise ValueError("the training corpora hold no images")
+            raise InvalidInputError("the training corpora hold no images")
         self.images = images
         self.x8_fraction = x8_fraction
         weights = np.array([im.weight for im in images], dtype=np.float64)

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import defaults
 from ..diffusion import SCHEDULERS
+from ..errors import InputNotFoundError, InvalidInputError
 from ..schedule import PingPong, ScheduleError
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
@@ -21,7 +23,7 @@ LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine
 PROMPT_WORDS = ("gt", "ocr")
 
 
-class ConfigError(ValueError):
+class ConfigError(InvalidInputError):
     """The training config has an unknown key, a wrong type or a value out of range."""
 
 
@@ -78,12 +80,12 @@ class ValidationConfig:
     every: int = 1000  # 0 disables periodic validation
     samples: int = 4
     scale: int | None = None  # None: the first of data.scales
-    steps: int = 20
-    cfg: float = 7.5
-    cfg_start: float = 4.0
-    schedule: str = "alternate_then_text"
-    switch_at: float = 0.9
-    pattern: str = "ST"  # for schedule: pattern (S = scene step, T = text step)
+    steps: int = 20  # fewer than inference (defaults.STEPS): validation runs often
+    cfg: float = defaults.CFG
+    cfg_start: float = defaults.CFG_START
+    schedule: str = defaults.SCHEDULE
+    switch_at: float = defaults.SWITCH_AT
+    pattern: str = defaults.PATTERN  # for schedule: pattern (S = scene step, T = text step)
     scheduler: str = "euler"
     prompt_words: str = "ocr"  # "ocr": words read from the LQ image (like inference); "gt": ground truth
     save_images: bool = True
@@ -196,7 +198,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"training config not found: {path}")
+        raise InputNotFoundError(f"training config not found: {path}")
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".toml":
         try:

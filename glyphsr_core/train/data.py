@@ -13,6 +13,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
+from ..errors import InvalidInputError
+
 
 @dataclass(frozen=True)
 class ItemKey:
@@ -35,11 +37,11 @@ class CorpusDataset(torch.utils.data.Dataset):
     def __init__(self, samples: Sequence[Any], scales: Sequence[int], resolution: int, prompt_dropout: float = 0.0,
                  max_words: int = 24) -> None:
         if not samples:
-            raise ValueError("the training corpus split is empty: make a bigger corpus or hold out fewer samples")
+            raise InvalidInputError("the training corpus split is empty: make a bigger corpus or hold out fewer samples")
         for sample in samples:
             missing = [s for s in scales if int(s) not in sample.lq_paths]
             if missing:
-                raise ValueError(f"corpus sample {sample.id} has no LQ image for scale(s) {missing}; "
+                raise InvalidInputError(f"corpus sample {sample.id} has no LQ image for scale(s) {missing}; "
                                  f"it has {sorted(sample.lq_paths)} (set data.scales accordingly)")
         self.samples = list(samples)
         self.scales = [int(s) for s in scales]
@@ -130,7 +132,7 @@ def split_corpus(samples: Sequence[Any], validation_samples: int) -> tuple[list[
     """(train, held out): the last `validation_samples` samples by id are never trained on."""
     ordered = sorted(samples, key=lambda s: s.id)
     if validation_samples >= len(ordered):
-        raise ValueError(f"data.validation_samples ({validation_samples}) must be smaller than the corpus "
+        raise InvalidInputError(f"data.validation_samples ({validation_samples}) must be smaller than the corpus "
                          f"({len(ordered)} samples)")
     cut = len(ordered) - validation_samples
     return ordered[:cut], ordered[cut:]

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ..diffusion import residuals as res
 from ..diffusion.models import BaseModel, controlnet_from_state_dict, controlnet_state_dict, encode_images
+from ..errors import InputNotFoundError
 from .config import TrainConfig, config_to_dict
 
 logger = logging.getLogger(__name__)
@@ -202,12 +203,12 @@ def find_checkpoint(out_dir: Path, which: str) -> Path:
     if which != "latest":
         path = Path(which)
         if not (path / STATE_FILE).is_file():
-            raise FileNotFoundError(f"{path} is not a training checkpoint (no {STATE_FILE})")
+            raise InputNotFoundError(f"{path} is not a training checkpoint (no {STATE_FILE})")
         return path
     found = sorted((out_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     found = [p for p in found if (p / STATE_FILE).is_file()]
     if not found:
-        raise FileNotFoundError(f"resume_from_checkpoint: latest, but {out_dir / 'checkpoints'} holds no checkpoint")
+        raise InputNotFoundError(f"resume_from_checkpoint: latest, but {out_dir / 'checkpoints'} holds no checkpoint")
     return found[-1]
 
 

@@ -20,7 +20,8 @@ def validate(models: Any, text: Any, samples: Sequence[Any], config: Any, step: 
 
     from ..metrics import micro_prf
     from ..ocr import read_text
-    from ..pipeline import GlyphSRPipeline, _pil_to_tensor, _tensor_to_pil
+    from ..imageops import pil_to_tensor, tensor_to_pil
+    from ..pipeline import GlyphSRPipeline
     from ..prompts import build_prompts
     from ..glyph import render_glyph_map
 
@@ -39,13 +40,13 @@ def validate(models: Any, text: Any, samples: Sequence[Any], config: Any, step: 
         lq = Image.open(sample.lq_paths[scale]).convert("RGB")
         words = sample.ocr_result() if v.prompt_words == "gt" else read_text(lq)
         prompts = build_prompts("", words, max_words=config.train.max_words)
-        control = _pil_to_tensor(lq.resize((resolution, resolution), Image.Resampling.BICUBIC))
-        glyph = _pil_to_tensor(render_glyph_map(words, resolution, resolution)) if models.text_hint == "lq+glyph" else None
+        control = pil_to_tensor(lq.resize((resolution, resolution), Image.Resampling.BICUBIC))
+        glyph = pil_to_tensor(render_glyph_map(words, resolution, resolution)) if models.text_hint == "lq+glyph" else None
         generator = torch.Generator(device="cpu").manual_seed(config.train.seed)
         image = pipeline.sample(control, pipeline.encode(prompts.scene_positive, prompts.scene_negative),
                                 pipeline.encode(prompts.text_positive, prompts.text_negative), glyph=glyph,
                                 steps=v.steps, pingpong=pingpong, scheduler=v.scheduler, generator=generator)
-        output = _tensor_to_pil(image[0].cpu())
+        output = tensor_to_pil(image[0].cpu())
         predicted = read_text(output).words
         truth = [w.text for w in sample.words]
         pairs.append((predicted, truth))

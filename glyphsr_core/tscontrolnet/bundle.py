@@ -23,6 +23,7 @@ from typing import Mapping
 
 import torch
 
+from ..errors import InputNotFoundError
 from .errors import BundleError
 from .layout import BASES, LQ_CHANNELS, BranchInfo, inspect_branch
 
@@ -58,7 +59,7 @@ def load_safetensors(path: str | os.PathLike, name: str = "file") -> tuple[dict,
     """(tensors, metadata) of a .safetensors file, with errors that name `name` and the path."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{name} not found: {path}")
+        raise InputNotFoundError(f"{name} not found: {path}")
     if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
         raise BundleError(
             f"{name} {path.name}: only .safetensors files are loaded (pickle-based .pth/.ckpt/.bin files can run "

@@ -1,5 +1,8 @@
 """Errors of the TS-ControlNet bundle tools."""
 
 
-class BundleError(ValueError):
+from ..errors import InvalidInputError
+
+
+class BundleError(InvalidInputError):
     """A file or state dict that is not a usable TS-ControlNet branch or bundle."""

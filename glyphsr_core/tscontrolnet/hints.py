@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from ..imageops import check_comfy_images
+from ..imageops import check_comfy_images, comfy_to_rgb
 from .errors import BundleError
-from .layout import LQ_CHANNELS
 
 
 class HintInputError(BundleError):
@@ -25,13 +24,7 @@ def _check_batch(batch: int, image_batch: int, name: str) -> None:
 
 def lq_hint(image: torch.Tensor) -> torch.Tensor:
     """ComfyUI IMAGE -> [B,3,H,W] hint (alpha dropped, grey repeated to RGB)."""
-    image = check_comfy_images(image, "image")
-    hint = image[..., :LQ_CHANNELS].movedim(-1, 1)
-    if hint.shape[1] == 1:
-        hint = hint.repeat(1, LQ_CHANNELS, 1, 1)
-    elif hint.shape[1] == 2:  # grey + alpha
-        hint = hint[:, :1].repeat(1, LQ_CHANNELS, 1, 1)
-    return hint
+    return comfy_to_rgb(image, "image")
 
 
 def glyph_hint(glyph: torch.Tensor | None, image: torch.Tensor, channels: int) -> torch.Tensor | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ..errors import InvalidInputError
 
-class VLMError(ValueError):
+
+class VLMError(InvalidInputError):
     """Base class: a model folder or a caption request the captioner cannot use."""
 
 

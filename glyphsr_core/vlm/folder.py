@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import MissingPackageError
 from .errors import (
     CorruptWeightsError,
     MissingProcessorError,
@@ -53,10 +54,10 @@ def _transformers_knows(model_type: str) -> tuple[bool, bool]:
     try:
         import transformers
     except ImportError as exc:
-        raise ImportError("GlyphSR VLM captioning needs the 'transformers' package: "
+        raise MissingPackageError("GlyphSR VLM captioning needs the 'transformers' package: "
                           f"pip install 'transformers>={MIN_TRANSFORMERS}'") from exc
     if _version_tuple(transformers.__version__) < _version_tuple(MIN_TRANSFORMERS):
-        raise ImportError(f"GlyphSR VLM captioning needs transformers {MIN_TRANSFORMERS} or newer (AutoModelForImageText"
+        raise MissingPackageError(f"GlyphSR VLM captioning needs transformers {MIN_TRANSFORMERS} or newer (AutoModelForImageText"
                           f"ToText with dtype=); {transformers.__version__} is installed: "
                           f"pip install -U 'transformers>={MIN_TRANSFORMERS}'")
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES

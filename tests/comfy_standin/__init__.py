@@ -17,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 MODULES = {
     "comfy": "standin_comfy.py",
     "comfy.controlnet": "standin_controlnet.py",
+    "comfy.model_detection": "standin_model_detection.py",
     "comfy.model_management": "standin_model_management.py",
     "comfy.model_patcher": "standin_model_patcher.py",
     "comfy.sample": "standin_sample.py",

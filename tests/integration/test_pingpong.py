@@ -48,7 +48,7 @@ def test_identical_pairs_reproduce_ksampler(comfy_server, tiny_sd15, unique_pref
                   scheduler=scheduler, latent_image=latent.out(0), denoise=denoise)
     builtin = g.node("KSampler", positive=pos.out(0), negative=neg.out(0), **common)
     pingpong_args = dict(scene_positive=pos.out(0), scene_negative=neg.out(0), text_negative=neg.out(0),
-                         text_cfg=CFG, schedule="alternate", switch_at=0.9, pattern="ST", **common)
+                         text_cfg=CFG, schedule="alternate", switch_at=0.9, pattern="ST", cfg_start=0.0, **common)
     same = g.node("GlyphSR_PingPongKSampler", text_positive=pos.out(0), **pingpong_args)
     differs = g.node("GlyphSR_PingPongKSampler", text_positive=other.out(0), **pingpong_args)
 
@@ -59,7 +59,7 @@ def test_identical_pairs_reproduce_ksampler(comfy_server, tiny_sd15, unique_pref
     cfg_guider = g.node("CFGGuider", model=ckpt.out(0), positive=pos.out(0), negative=neg.out(0), cfg=CFG)
     pp_guider = g.node("GlyphSR_PingPongGuider", model=ckpt.out(0), scene_positive=pos.out(0),
                        scene_negative=neg.out(0), text_positive=pos.out(0), text_negative=neg.out(0), cfg=CFG,
-                       text_cfg=CFG, schedule="alternate", switch_at=0.9, pattern="ST")
+                       text_cfg=CFG, schedule="alternate", switch_at=0.9, pattern="ST", cfg_start=0.0)
     custom = {name: g.node("SamplerCustomAdvanced", noise=noise.out(0), guider=guider.out(0), sampler=sampler.out(0),
                            sigmas=sigmas.out(0), latent_image=latent.out(0))
               for name, guider in (("cfg", cfg_guider), ("pp", pp_guider))}
@@ -141,3 +141,105 @@ def test_recorded_pair_at_every_step(comfy_server, tiny_sd15, unique_prefix, tmp
             assert math.isclose(evaluation["sigma"], sigmas[step], rel_tol=1e-3), (case, k, evaluation["sigma"], step)
             branch = "scene" if expected[step] == "S" else "text"
             assert evaluation["chunks"] == {0: f"{branch}_positive", 1: f"{branch}_negative"}, (case, k, step)
+
+
+def _records(path, kind: str) -> list[dict]:
+    return [r for r in map(json.loads, path.read_text().splitlines()) if r["kind"] == kind]
+
+
+def test_text_cfg_and_cfg_start_reach_every_evaluation(comfy_server, tiny_sd15, unique_prefix, tmp_path):
+    """The CFG scale ComfyUI's sampling_function applied, recorded per evaluation by a post-CFG hook."""
+    g = Graph(comfy_server)
+    ckpt = g.node("CheckpointLoaderSimple", ckpt_name=tiny_sd15)
+    conds = {name: _encode(g, ckpt, text).out(0) for name, text in PROMPTS.items()}
+    latent = g.node("EmptyLatentImage", width=64, height=64, batch_size=1)
+    paths = {"ramp": tmp_path / "ramp.jsonl", "flat": tmp_path / "flat.jsonl"}
+    for case, cfg_start in (("ramp", 2.0), ("flat", 0.0)):
+        model = g.node("GlyphSRTest_RecordSampling", model=ckpt.out(0), path=str(paths[case]))
+        sampled = g.node("GlyphSR_PingPongKSampler", model=model.out(0), seed=SEED, steps=4, cfg=6.0, text_cfg=9.0,
+                         cfg_start=cfg_start, sampler_name="euler", scheduler="normal", latent_image=latent.out(0),
+                         denoise=1.0, schedule="alternate", switch_at=0.9, pattern="ST", **conds)
+        g.node("SaveLatent", samples=sampled.out(0), filename_prefix=f"{unique_prefix}_{case}")
+    comfy_server.queue(g)
+
+    # alternate over 4 steps: scene (cfg 6), text (text_cfg 9), scene, text; the ramp starts at 2.0 and
+    # reaches each pair's own scale at the last step: 2 + (6 - 2) * i / 3 on scene steps, 2 + (9 - 2) * i / 3 on text
+    ramp = [r["cond_scale"] for r in _records(paths["ramp"], "cfg")]
+    assert ramp == pytest.approx([2.0, 2.0 + 7.0 / 3, 2.0 + 8.0 / 3, 9.0], rel=1e-6)
+    assert [r["cond_scale"] for r in _records(paths["flat"], "cfg")] == [6.0, 9.0, 6.0, 9.0]
+    # every evaluation ran cond and uncond in one UNet call (CFG on)
+    assert all(r["batch"] == 2 for r in _records(paths["ramp"], "unet"))
+
+
+def test_cancel_stops_the_pingpong_ksampler(comfy_server, tiny_sd15, unique_prefix):
+    """POST /interrupt cuts a long Ping-Pong KSampler run short, like ComfyUI's KSampler."""
+    import time
+
+    from comfy_client import ComfyInterrupted
+
+    g = Graph(comfy_server)
+    model = g.node("CheckpointLoaderSimple", ckpt_name=tiny_sd15)
+    cond = g.node("CLIPTextEncode", text="x", clip=model.out(1))
+    latent = g.node("EmptyLatentImage", width=64, height=64, batch_size=1)
+    sampled = g.node("GlyphSR_PingPongKSampler", model=model.out(0), scene_positive=cond.out(0),
+                     scene_negative=cond.out(0), latent_image=latent.out(0), seed=1, steps=2000, cfg=1.0, text_cfg=1.0,
+                     cfg_start=0.0, sampler_name="euler", scheduler="normal", denoise=1.0, schedule="alternate",
+                     switch_at=0.9, pattern="ST")
+    g.node("SaveLatent", samples=sampled.out(0), filename_prefix=unique_prefix)
+
+    def interrupt_once_sampling(msg):
+        if msg["type"] == "progress" and not fired:
+            fired.append(msg)
+            comfy_server.interrupt()
+
+    fired: list = []
+    started = time.monotonic()
+    with pytest.raises(ComfyInterrupted) as err:
+        comfy_server.queue(g, timeout=300, on_message=interrupt_once_sampling)
+    assert fired, "no progress message arrived before the end"
+    assert time.monotonic() - started < 120
+    assert err.value.node_type == "GlyphSR_PingPongKSampler"
+
+
+def test_each_image_of_a_list_is_sampled_with_its_own_words(comfy_server, tiny_sd15, unique_prefix, tmp_path):
+    """Per-image words in ComfyUI: Build Prompts gives one prompt set per image (a list), and the sampler
+    runs once per item (ComfyUI's list mapping; a CONDITIONING cannot differ per item of one latent batch).
+    The prompt embedding that reached the UNet in run i is the encoding of image i's text prompt."""
+    from glyphsr_core.prompts import build_prompts
+    from glyphsr_core.textinput import parse_text_input
+
+    words = ('[{"width": 64, "height": 64, "regions": [{"text": "OPEN", "box": [0.1, 0.1, 0.5, 0.4]}]},'
+             ' {"width": 64, "height": 64, "regions": [{"text": "(SALE)", "box": [0.5, 0.6, 0.9, 0.9]}]}]')
+    expected = [build_prompts("a sign", r, escape_weights=True).text_positive for r in parse_text_input(words, 64, 64)]
+    assert expected[0] != expected[1]
+
+    g = Graph(comfy_server)
+    ckpt = g.node("CheckpointLoaderSimple", ckpt_name=tiny_sd15)
+    text = g.node("GlyphSR_TextFromString", text=words, width=64, height=64)
+    prompts = g.node("GlyphSR_BuildPrompts", caption="a sign", text=text.out(0))
+    enc = [g.node("CLIPTextEncode", text=prompts.out(k), clip=ckpt.out(1)) for k in range(4)]
+    latent = g.node("EmptyLatentImage", width=64, height=64, batch_size=1)
+    text_only = dict(seed=SEED, steps=1, cfg=5.0, text_cfg=5.0, cfg_start=0.0, sampler_name="euler",
+                     scheduler="normal", latent_image=latent.out(0), denoise=1.0, schedule="pattern", switch_at=0.9,
+                     pattern="T")
+    paths = {"list": tmp_path / "list.jsonl", 0: tmp_path / "ref0.jsonl", 1: tmp_path / "ref1.jsonl"}
+    model = g.node("GlyphSRTest_RecordSampling", model=ckpt.out(0), path=str(paths["list"]))
+    sampled = g.node("GlyphSR_PingPongKSampler", model=model.out(0), scene_positive=enc[0].out(0),
+                     scene_negative=enc[1].out(0), text_positive=enc[2].out(0), text_negative=enc[3].out(0),
+                     **text_only)
+    g.node("SaveLatent", samples=sampled.out(0), filename_prefix=f"{unique_prefix}_list")
+    for i in (0, 1):  # references: image i's text prompt typed in directly
+        ref = g.node("CLIPTextEncode", text=expected[i], clip=ckpt.out(1))
+        model_i = g.node("GlyphSRTest_RecordSampling", model=ckpt.out(0), path=str(paths[i]))
+        out = g.node("GlyphSR_PingPongKSampler", model=model_i.out(0), scene_positive=ref.out(0),
+                     scene_negative=enc[3].out(0), text_positive=ref.out(0), text_negative=enc[3].out(0),
+                     **text_only)
+        g.node("SaveLatent", samples=out.out(0), filename_prefix=f"{unique_prefix}_ref{i}")
+    comfy_server.queue(g, timeout=1800)  # four sampler runs
+
+    runs = _records(paths["list"], "unet")
+    assert len(runs) == 2, runs  # one run of one step per image
+    for i in (0, 1):
+        reference = _records(paths[i], "unet")[0]["crossattn_sums"]["0"]
+        assert runs[i]["crossattn_sums"]["0"] == reference, (i, runs[i])
+    assert runs[0]["crossattn_sums"]["0"] != runs[1]["crossattn_sums"]["0"]

@@ -7,6 +7,7 @@ tiny SDXL checkpoint and ControlNet (built on first use, ~1 min; see tiny_models
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -233,3 +234,118 @@ def test_sdxl_bundle_samples_on_the_sdxl_model(comfy_server, tiny_sdxl, tiny_con
     # the bundle's own beta 0.5: the text branch counts
     blended = sample(comfy_server, tiny_sdxl, hint_image, unique_prefix + "_ts05", ts_apply(sdxl_bundles["beta05"]))
     assert np.abs(blended - scene_alone).mean() > 0.5
+
+
+# ------------------------------------------------------------------------------------------------
+# mask fusion by value: the residuals that reach the UNet, recorded (test pack glyphsr_test_recorder)
+
+def _half_mask(g):
+    """MASK [1, SIZE, SIZE]: 1 on the left half, 0 on the right (core mask nodes)."""
+    empty = g.node("SolidMask", value=0.0, width=SIZE, height=SIZE)
+    left = g.node("SolidMask", value=1.0, width=SIZE // 2, height=SIZE)
+    return g.node("MaskComposite", destination=empty.out(0), source=left.out(0), x=0, y=0, operation="add")
+
+
+def _record_first_call(server, ckpt, bundle, image_node, mask_of, runs: dict, path_dir: Path, prefix: str,
+                       batch: int = 1) -> dict[str, dict[str, torch.Tensor]]:
+    """For each run name -> (beta_text, beta_scene, use_mask): sample 1 step and return the ControlNet
+    residuals the first UNet call received."""
+    g = Graph(server)
+    model = g.node("CheckpointLoaderSimple", ckpt_name=ckpt)
+    pos = g.node("CLIPTextEncode", text="a shop sign that says OPEN", clip=model.out(1))
+    neg = g.node("CLIPTextEncode", text="blurry", clip=model.out(1))
+    image = image_node(g)
+    latent = g.node("EmptyLatentImage", width=SIZE, height=SIZE, batch_size=batch)
+    cnet = g.node("GlyphSR_TSControlNetLoader", control_net_name=bundle, second_control_net="None", beta=-1.0)
+    paths = {}
+    for name, (beta_text, beta_scene, use_mask) in runs.items():
+        extra = {"text_mask": mask_of(g).out(0)} if use_mask else {}
+        applied = g.node("GlyphSR_ApplyTSControlNet", scene_positive=pos.out(0), scene_negative=neg.out(0),
+                         text_positive=pos.out(0), text_negative=neg.out(0), control_net=cnet.out(0),
+                         image=image.out(0), beta_text=beta_text, beta_scene=beta_scene, strength=1.0,
+                         start_percent=0.0, end_percent=1.0, **extra)
+        paths[name] = path_dir / f"{name}.jsonl"
+        recorder = g.node("GlyphSRTest_RecordSampling", model=model.out(0), path=str(paths[name]))
+        sampled = g.node("KSampler", model=recorder.out(0), positive=applied.out(0), negative=applied.out(1),
+                         latent_image=latent.out(0), seed=11, steps=1, cfg=4.0, sampler_name="euler",
+                         scheduler="normal", denoise=1.0)
+        g.node("SaveLatent", samples=sampled.out(0), filename_prefix=f"{prefix}_{name}")
+    server.queue(g)
+    out = {}
+    for name, path in paths.items():
+        (first, *_rest) = [json.loads(line) for line in path.read_text().splitlines() if '"unet"' in line]
+        assert first["control"] and first["batch"] == 2 * batch, first  # cond and uncond in one call
+        out[name] = load_file(str(path) + ".call0.safetensors")
+    return out
+
+
+def test_mask_fusion_gives_text_residuals_inside_and_scene_residuals_outside(comfy_server, tiny_sd15, bundles,
+                                                                            hint_image, unique_prefix, tmp_path):
+    runs = {"masked": (1.0, 0.0, True), "scene": (0.0, 0.0, False), "text": (1.0, 1.0, False)}
+    got = _record_first_call(comfy_server, tiny_sd15, bundles["beta05"], lambda g: g.node("LoadImage", image=hint_image),
+                             _half_mask, runs, tmp_path, unique_prefix)
+    checked = 0
+    for key, fused in got["masked"].items():
+        scene, text = got["scene"][key], got["text"][key]
+        width = fused.shape[-1]
+        if width % 2:
+            continue  # a column straddles the mask edge
+        half = width // 2
+        assert torch.equal(fused[..., :half], text[..., :half]), key
+        assert torch.equal(fused[..., half:], scene[..., half:]), key
+        assert not torch.equal(text[..., :half], scene[..., :half]), key  # the check can fail
+        checked += 1
+    assert checked >= 2, sorted(got["masked"])  # the tiny ControlNet returns 3 residuals
+
+
+def test_batch_of_two_each_image_gets_its_own_mask_and_hint_under_cfg(comfy_server, tiny_sd15, bundles, hint_image,
+                                                                       unique_prefix, tmp_path):
+    """Image 0 is all text, image 1 has none; cond and uncond are stacked ([img0, img1, img0, img1]), so
+    items 0 and 2 must carry the text branch's residuals of hint 0, items 1 and 3 the scene branch's of hint 1."""
+    rng = np.random.default_rng(8)
+    Image.fromarray((rng.random((SIZE, SIZE, 3)) * 255).astype(np.uint8)).save(
+        comfy_server.input_dir / "glyphsr_ts_hint_b.png")
+
+    def two_images(g):
+        a, b = g.node("LoadImage", image=hint_image), g.node("LoadImage", image="glyphsr_ts_hint_b.png")
+        return g.node("ImageBatch", image1=a.out(0), image2=b.out(0))
+
+    def text_then_none(g):
+        full = g.node("MaskToImage", mask=g.node("SolidMask", value=1.0, width=SIZE, height=SIZE).out(0))
+        none = g.node("MaskToImage", mask=g.node("SolidMask", value=0.0, width=SIZE, height=SIZE).out(0))
+        return g.node("ImageToMask", image=g.node("ImageBatch", image1=full.out(0), image2=none.out(0)).out(0),
+                      channel="red")
+
+    runs = {"masked": (1.0, 0.0, True), "scene": (0.0, 0.0, False), "text": (1.0, 1.0, False)}
+    got = _record_first_call(comfy_server, tiny_sd15, bundles["beta05"], two_images, text_then_none, runs, tmp_path,
+                             unique_prefix, batch=2)
+    for key, fused in got["masked"].items():
+        scene, text = got["scene"][key], got["text"][key]
+        assert fused.shape[0] == 4, key
+        for i in (0, 2):
+            assert torch.equal(fused[i], text[i]), (key, i)
+        for i in (1, 3):
+            assert torch.equal(fused[i], scene[i]), (key, i)
+        assert not torch.equal(text[0], text[1]), key  # the two hints differ, so a swap would show
+
+
+def test_a_tiny_diffusers_layout_bundle_is_refused_with_a_sentence(comfy_server, tiny_sd15, scene_sd, hint_image,
+                                                                  tmp_path):
+    """ComfyUI converts diffusers-layout ControlNets only at standard sizes (else a bare TypeError): the
+    loader says so and what to do instead."""
+    pytest.importorskip("diffusers")
+    from glyphsr_core.diffusion.models import to_diffusers_layout
+    from glyphsr_core.diffusion.tiny import build_tiny_base
+
+    tiny_unet = dict(block_out_channels=(320,), layers_per_block=1, down_block_types=("CrossAttnDownBlock2D",),
+                     up_block_types=("CrossAttnUpBlock2D",), attention_head_dim=8, norm_num_groups=32)
+    base = build_tiny_base("sd15", seed=0, text_width=768, unet_config=tiny_unet)
+    diffusers_sd = to_diffusers_layout(scene_sd, base.unet)
+    assert "controlnet_cond_embedding.conv_in.weight" in diffusers_sd
+    name = comfy_server.install_model(write_bundle(tmp_path / "glyphsr_ts_diffusers.safetensors",
+                                                   TSBundle(diffusers_sd, perturbed(diffusers_sd, 1), beta=0.5)),
+                                      "controlnet")
+    with pytest.raises(ComfyExecutionError) as err:
+        sample(comfy_server, tiny_sd15, hint_image, "t_diffusers", ts_apply(name))
+    assert err.value.node_type == "GlyphSR_TSControlNetLoader"
+    assert "diffusers layout with an architecture ComfyUI cannot convert" in err.value.exception_message

@@ -16,7 +16,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from glyphsr_core import defaults as d  # noqa: E402  (the nodes' and the CLI's defaults)
 from workflow_format import Flow, to_api, to_ui  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -63,8 +65,8 @@ def _read(flow: Flow, image) -> object:
                    "RapidOCR reads the words of the low-quality image, offline. Check the preview: if a word is "
                    "wrong, copy 'json' into 'GlyphSR Text From String', fix it and connect that node's text "
                    "instead. Raise ocr_scale for very small text.", 1)
-    ocr = flow.add("GlyphSR_OCRExtract", g, image=image[0], min_confidence=0.5, ocr_scale="auto", mask_dilation=4,
-                   word_filter="standard")
+    ocr = flow.add("GlyphSR_OCRExtract", g, image=image[0], min_confidence=d.MIN_CONFIDENCE, ocr_scale="auto",
+                   mask_dilation=4, word_filter="standard")
     flow.add("PreviewImage", g, title="What OCR read", images=ocr["preview"])
     return ocr
 
@@ -85,7 +87,7 @@ def _prompts(flow: Flow, ocr, caption):
                    "where they are, then the caption). Edit the suffixes and negatives here; the report says "
                    "which words did not fit into CLIP's 77 tokens.", 2)
     caption_input = {"caption": caption["caption"]} if caption is not None else {"caption": HAND_CAPTION}
-    prompts = flow.add("GlyphSR_BuildPrompts", g, text=ocr["text"], max_words=24, include_locations=True,
+    prompts = flow.add("GlyphSR_BuildPrompts", g, text=ocr["text"], max_words=d.MAX_WORDS, include_locations=True,
                        **caption_input)
     flow.add("PreviewAny", g, title="Prompt report", source=prompts["report"])
     return prompts
@@ -119,7 +121,7 @@ def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
                    "map is connected, so the text branch must take a glyph hint (text_hint lq+glyph); for an "
                    "'lq' text branch, remove the glyph link.", 4)
     glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=upscaled[0], width=1024, height=1024,
-                     mask_dilation=8, font_path="")
+                     mask_dilation=d.MASK_DILATION, font_path="")
     apply = flow.add("GlyphSR_ApplyTSControlNet", g, control_net=ts["control_net"], image=upscaled[0],
                      glyph=glyph["glyph"], text_mask=glyph["mask"], vae=ckpt["VAE"],
                      beta_text=-1.0, beta_scene=-1.0, strength=1.0, start_percent=0.0, end_percent=1.0,
@@ -133,15 +135,16 @@ def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
     sampled = flow.add("GlyphSR_PingPongKSampler", g, model=ckpt["MODEL"], latent_image=latent[0],
                        scene_positive=apply["scene_positive"], scene_negative=apply["scene_negative"],
                        text_positive=apply["text_positive"], text_negative=apply["text_negative"],
-                       seed=0, steps=50, cfg=7.5, sampler_name="dpmpp_2m", scheduler="karras", denoise=1.0,
-                       text_cfg=7.5, schedule="alternate_then_text", switch_at=0.9, pattern="ST", cfg_start=4.0)
+                       seed=0, steps=d.STEPS, cfg=d.CFG, sampler_name="dpmpp_2m", scheduler="karras",
+                       denoise=d.DENOISE, text_cfg=d.TEXT_CFG, schedule=d.SCHEDULE, switch_at=d.SWITCH_AT,
+                       pattern=d.PATTERN, cfg_start=d.CFG_START)
 
     g = _group(flow, "Colour fix, check, save",
                    "Colour Fix pulls the colours back toward the input. The Text Fidelity Check reads the result "
                    "and lists every word kept, changed, missing or invented (F1 1.0 = all kept); the mask shows "
                    "where words changed.", 6)
     decoded = flow.add("VAEDecode", g, samples=sampled[0], vae=ckpt["VAE"])
-    fixed = flow.add("GlyphSR_ColorFix", g, image=decoded[0], reference=upscaled[0], method="wavelet")
+    fixed = flow.add("GlyphSR_ColorFix", g, image=decoded[0], reference=upscaled[0], method=d.COLOR_FIX)
     flow.add("SaveImage", g, images=fixed["image"], filename_prefix="glyphsr")
     check = flow.add("GlyphSR_TextFidelity", g, image=fixed["image"], text=ocr["text"], min_confidence=0.5,
                      ocr_scale="auto", min_overlap=0.3, mask_dilation=4)
@@ -176,7 +179,7 @@ def ocr_prompts_flow() -> Flow:
                    "What the text branch will see: the words redrawn white on black where OCR found them, and "
                    "the mask where beta_text applies.", 3)
     glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=upscaled[0], width=1024, height=1024,
-                     mask_dilation=8, font_path="")
+                     mask_dilation=d.MASK_DILATION, font_path="")
     flow.add("PreviewImage", g, title="Glyph map", images=glyph["glyph"])
     mask = flow.add("MaskToImage", g, mask=glyph["mask"])
     flow.add("PreviewImage", g, title="Text mask", images=mask[0])

@@ -3,6 +3,10 @@
 GlyphSRTest_RecordingModel wraps a MODEL with a UNet function wrapper that writes, for every UNet
 call, the sigma, the sampling sigmas and which of four reference CONDITIONINGs each batch chunk
 carries. Tests read the JSON lines to see which prompt pair really reached the model per step.
+
+GlyphSRTest_RecordSampling wraps a MODEL and writes, per UNet call, the sigma, the batch, the
+cond/uncond order and a fingerprint (sum) of each chunk's prompt embedding, saves the ControlNet residuals that call received (`<path>.call<N>.safetensors`),
+and, per model evaluation, the CFG scale ComfyUI's sampling_function applied (a post-CFG hook).
 """
 
 from __future__ import annotations
@@ -55,5 +59,51 @@ class RecordingModel:
         return (patched,)
 
 
-NODE_CLASS_MAPPINGS = {"GlyphSRTest_RecordingModel": RecordingModel}
-NODE_DISPLAY_NAME_MAPPINGS = {"GlyphSRTest_RecordingModel": "GlyphSR Test Recording Model"}
+class RecordSampling:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",), "path": ("STRING", {"default": ""})}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "wrap"
+    CATEGORY = "_for_testing"
+
+    def wrap(self, model, path):
+        from safetensors.torch import save_file
+
+        calls = [0]
+
+        def write(record: dict) -> None:
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+        def wrapper(apply_model, args):
+            c = args["c"]
+            call = calls[0]
+            calls[0] += 1
+            control = c.get("control")
+            if control is not None:
+                tensors = {f"{key}.{i}": t.detach().float().cpu().contiguous()
+                           for key, values in control.items() for i, t in enumerate(values or []) if t is not None}
+                save_file(tensors, f"{path}.call{call}.safetensors")
+            order = list(args["cond_or_uncond"])
+            chunks = c["c_crossattn"].chunk(len(order))
+            write({"kind": "unet", "call": call, "sigma": float(args["timestep"].flatten()[0]),
+                   "batch": int(args["input"].shape[0]), "cond_or_uncond": order, "control": control is not None,
+                   # a fingerprint of the prompt embedding each chunk carried (0: cond, 1: uncond)
+                   "crossattn_sums": {str(k): float(ch.double().sum()) for k, ch in zip(order, chunks)}})
+            return apply_model(args["input"], args["timestep"], **c)
+
+        def post_cfg(args):
+            write({"kind": "cfg", "sigma": float(args["sigma"].flatten()[0]), "cond_scale": float(args["cond_scale"])})
+            return args["denoised"]
+
+        patched = model.clone()
+        patched.set_model_unet_function_wrapper(wrapper)
+        patched.set_model_sampler_post_cfg_function(post_cfg)
+        return (patched,)
+
+
+NODE_CLASS_MAPPINGS = {"GlyphSRTest_RecordingModel": RecordingModel, "GlyphSRTest_RecordSampling": RecordSampling}
+NODE_DISPLAY_NAME_MAPPINGS = {"GlyphSRTest_RecordingModel": "GlyphSR Test Recording Model",
+                              "GlyphSRTest_RecordSampling": "GlyphSR Test Record Sampling"}
