@@ -228,11 +228,12 @@ def test_each_image_of_a_list_is_sampled_with_its_own_words(comfy_server, tiny_s
                      scene_negative=enc[1].out(0), text_positive=enc[2].out(0), text_negative=enc[3].out(0),
                      **text_only)
     g.node("SaveLatent", samples=sampled.out(0), filename_prefix=f"{unique_prefix}_list")
+    negative = g.node("CLIPTextEncode", text="blurry", clip=ckpt.out(1))  # one item: one run per reference
     for i in (0, 1):  # references: image i's text prompt typed in directly
         ref = g.node("CLIPTextEncode", text=expected[i], clip=ckpt.out(1))
         model_i = g.node("GlyphSRTest_RecordSampling", model=ckpt.out(0), path=str(paths[i]))
         out = g.node("GlyphSR_PingPongKSampler", model=model_i.out(0), scene_positive=ref.out(0),
-                     scene_negative=enc[3].out(0), text_positive=ref.out(0), text_negative=enc[3].out(0),
+                     scene_negative=negative.out(0), text_positive=ref.out(0), text_negative=negative.out(0),
                      **text_only)
         g.node("SaveLatent", samples=out.out(0), filename_prefix=f"{unique_prefix}_ref{i}")
     comfy_server.queue(g, timeout=1800)  # four sampler runs
