@@ -5,8 +5,8 @@ and for every word that was changed, lost or invented:
 
 1. re-sample its region (a caller-supplied `Resampler`: ComfyUI sampling in the node, diffusers
    headless) under a feathered mask of the dilated word box, with a stronger text weight and a new
-   seed, up to `rounds` times while the word is still wrong; a round is kept only if the image's
-   word F1 does not drop;
+   seed, up to `rounds` times while the word is still wrong; a round is kept only if it fixes a
+   word and the image's word F1 does not drop;
 2. if still wrong, paste the fallback's pixels (the stage-1 restore) into the box, feathered and
    colour matched to the output (`colorfix`), so the letters are at least the restorer's letters.
 
@@ -17,7 +17,7 @@ output, once per re-sample round and once or twice for the composite.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -41,11 +41,13 @@ COLOR_METHODS = (*METHODS, "none")
 
 @dataclass(frozen=True)
 class ResampleRound:
-    """What changes between re-sample rounds: the seed (caller's seed + offset) and the text weight."""
+    """What changes between re-sample rounds: the seed (caller's seed + offset) and the text weight;
+    `window` (x0, y0, x1, y1) is where the crop sits in the image (before any padding to `align`)."""
 
     index: int
     seed_offset: int
     text_weight: float
+    window: tuple[int, int, int, int] | None = None
 
 
 def resample_round(index: int) -> ResampleRound:
@@ -134,7 +136,7 @@ def _resample(current: torch.Tensor, mask: torch.Tensor, resampler: Resampler, r
     if pad_h or pad_w:  # the image side is not a multiple of `align`: pad the crop, cut the answer back
         crop = F.pad(crop, (0, pad_w, 0, pad_h), mode="replicate")
         crop_mask = F.pad(crop_mask, (0, pad_w, 0, pad_h))
-    answer = resampler(crop, crop_mask, round_)
+    answer = resampler(crop, crop_mask, replace(round_, window=window))
     if not isinstance(answer, torch.Tensor) or tuple(answer.shape) != tuple(crop.shape):
         got = tuple(answer.shape) if isinstance(answer, torch.Tensor) else type(answer).__name__
         raise ValueError(f"the re-sampler must return a crop of shape {tuple(crop.shape)}, got {got}")
@@ -214,7 +216,7 @@ def guard_image(image: torch.Tensor, fallback: torch.Tensor, guidance: OcrResult
             for word in pending:
                 word.rounds += 1
             new = read_and_compare(candidate, f"re-sample round {index + 1}")
-            if new.counts.f1 >= f1:
+            if new.counts.f1 >= f1 and any(_reading(w, new)[0] == KEPT for w in pending):
                 pending = settle(candidate, mask, new, RESAMPLED, list(pending))
     attempts = [color_method] + (["none"] if color_method != "none" else [])
     for method in attempts:

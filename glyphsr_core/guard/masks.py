@@ -1,9 +1,9 @@
 """Where the guard may touch pixels: feathered word boxes and the crop that holds them.
 
 A repair box is a word's axis-aligned box (normalised 0..1) in pixels. Its mask is 1 over the box
-grown by half of `dilation` and fades linearly to 0 at the box grown by the full `dilation`, so
-a pasted or re-sampled region has a soft edge and no pixel farther than `dilation` from a word box
-is ever written.
+grown by half of `dilation` and fades linearly toward 0 at the box grown by the full `dilation`,
+so a pasted or re-sampled region has a soft edge and no pixel farther than `dilation` from a word
+box is ever written.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ def pixel_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
-def _ramp(coords: torch.Tensor, start: float, end: float, grow: float, fade: float) -> torch.Tensor:
-    """1 inside [start - grow, end + grow), then linear to 0 over `fade` pixels (pixel centres)."""
-    outside = torch.clamp(torch.maximum(start - grow - coords, coords - (end + grow)), min=0.0)
-    if fade <= 0:
-        return (outside <= 0).float()
-    return torch.clamp(1.0 - outside / fade, min=0.0)
+def _ramp(coords: torch.Tensor, start: int, end: int, dilation: int) -> torch.Tensor:
+    """Weight by whole-pixel distance d from [start, end): 1 up to dilation // 2, then linear to 0
+    after `dilation` (the last pixel it reaches keeps a little weight)."""
+    distance = torch.clamp(torch.maximum(start - coords, coords - (end - 1)), min=0)
+    full = dilation // 2
+    return torch.clamp((dilation + 1 - distance) / (dilation + 1 - full), 0.0, 1.0)
 
 
 def word_mask(boxes: Sequence[Box], width: int, height: int, dilation: int) -> torch.Tensor:
@@ -38,20 +38,15 @@ def word_mask(boxes: Sequence[Box], width: int, height: int, dilation: int) -> t
     if dilation < 0:
         raise ValueError(f"dilation must be 0 or more pixels, got {dilation}")
     mask = torch.zeros(height, width)
-    grow = dilation / 2.0
-    fade = dilation - grow
-    xs = torch.arange(width, dtype=torch.float32) + 0.5
-    ys = torch.arange(height, dtype=torch.float32) + 0.5
+    xs = torch.arange(width, dtype=torch.float32)
+    ys = torch.arange(height, dtype=torch.float32)
     for box in boxes:
         x0, y0, x1, y1 = pixel_box(box, width, height)
         if x1 <= x0 or y1 <= y0:
             continue
-        reach = math.ceil(dilation) + 1
-        cx0, cx1 = max(0, x0 - reach), min(width, x1 + reach)
-        cy0, cy1 = max(0, y0 - reach), min(height, y1 + reach)
-        wx = _ramp(xs[cx0:cx1], x0, x1, grow, fade)
-        wy = _ramp(ys[cy0:cy1], y0, y1, grow, fade)
-        patch = wy[:, None] * wx[None, :]
+        cx0, cx1 = max(0, x0 - dilation), min(width, x1 + dilation)
+        cy0, cy1 = max(0, y0 - dilation), min(height, y1 + dilation)
+        patch = _ramp(ys[cy0:cy1], y0, y1, dilation)[:, None] * _ramp(xs[cx0:cx1], x0, x1, dilation)[None, :]
         mask[cy0:cy1, cx0:cx1] = torch.maximum(mask[cy0:cy1, cx0:cx1], patch)
     return mask
 
