@@ -1,8 +1,10 @@
 """ComfyUI adapters. Each module exports its own NODE_CLASS_MAPPINGS / NODE_DISPLAY_NAME_MAPPINGS."""
 
 from . import colorfix, evaluation, glyph, ocr, prompts, vlm, pingpong, tscontrolnet
+from . import guard
 
 _NODE_MODULES = (ocr, prompts, glyph, colorfix, vlm, pingpong, tscontrolnet, evaluation)
+_NODE_MODULES += (guard,)
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
