@@ -4,7 +4,7 @@
         --ts-controlnet TS.safetensors [--vlm DIR] [--steps 50 --cfg 7.5 --seed 0]
 
 Writes the upscaled image and, beside it, `<OUT stem>_report.json` (OCR words, caption, the four
-prompts, the ping-pong schedule, settings).
+prompts, the ping-pong schedule, settings, and the Text Guard's per-word report under "guard").
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                         help="weights and math: auto = fp16 on CUDA, fp32 on CPU (half precision is very slow on CPUs)")
+    from .guard.headless import add_arguments as add_guard_arguments
+
+    add_guard_arguments(parser)
 
 
 def _read_text(value: str, width: int, height: int):
@@ -120,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
                               beta_scene=args.beta_scene, mask_dilation=args.mask_dilation,
                               controlnet_scale=args.strength, color_fix=args.color_fix, denoise=args.denoise,
                               callback=progress)
+    guard_report = _text_guard(args, pipeline, image, result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result.image.save(args.out)
     report = {
@@ -130,10 +134,29 @@ def run(args: argparse.Namespace) -> int:
         "words_dropped": list(result.prompts.words_dropped), "schedule": result.schedule,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")},
     }
+    if guard_report is not None:
+        report["guard"] = guard_report.to_dict()
     report_path = args.out.with_name(f"{args.out.stem}_report.json")
     report_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"{result.image.width}x{result.image.height} -> {args.out}")
     print(f"words: {result.ocr.text or '(none)'}; {result.prompts.summary()}")
     print(f"schedule: {result.schedule}")
+    if guard_report is not None:
+        from .guard import format_guard_report
+
+        print(f"text guard: {format_guard_report([guard_report])}")
     print(f"report: {report_path}")
     return 0
+
+
+def _text_guard(args: argparse.Namespace, pipeline, lq, result):
+    """Text Guard after the colour fix (`--guard`); replaces `result.image`. The fallback is the bicubic
+    upscale of the LQ image until a stage-1 restored image is passed here."""
+    if args.guard < 0:
+        return None
+    from .guard.headless import guard_upscale
+
+    result.image, report = guard_upscale(pipeline, lq, result, rounds=args.guard, steps=args.steps, cfg=args.cfg,
+                                         seed=args.seed, denoise=args.guard_denoise, dilation=args.guard_dilation,
+                                         min_confidence=args.min_confidence, color_fix=args.color_fix, fallback=None)
+    return report
