@@ -64,6 +64,8 @@ def test_word_mask_is_full_on_the_box_and_fades_to_zero_within_dilation():
     assert mask[15, 2] > 0 and mask[15, 1] == 0.0 and mask[15, 28:].max() == 0.0  # nothing beyond box + dilation
     row = mask[15, 20:28].tolist()
     assert row[:4] == [1.0] * 4 and all(a > b for a, b in zip(row[3:], row[4:]))  # a monotone soft edge
+    wide = word_mask([(0.25, 0.25, 0.5, 0.5)], 40, 40, dilation=2, context=0.5)  # + half the 10 px height
+    assert wide[15, 3] > 0 and wide[15, 2] == 0.0 and wide[8:22, 8:22].min() == 1.0
     hard = word_mask([(0.25, 0.25, 0.5, 0.5)], 40, 40, dilation=0)
     assert hard.sum() == 100 and set(hard.unique().tolist()) == {0.0, 1.0}
     with pytest.raises(ValueError, match="dilation"):

@@ -8,7 +8,8 @@ and for every word that was changed, lost or invented:
    seed, up to `rounds` times while the word is still wrong; a round is kept only if it fixes a
    word and the image's word F1 does not drop;
 2. if still wrong, paste the fallback's pixels (the stage-1 restore) into the box, feathered and
-   colour matched to the output (`colorfix`), so the letters are at least the restorer's letters.
+   colour matched to the output (`colorfix`), so the letters are at least the restorer's letters;
+   a word that still does not read is pasted once more with a margin of one word height.
 
 Only pixels under a written mask change; everything else stays bit-identical. If the repaired
 image reads worse than the output did, the output is returned untouched. OCR runs once on the
@@ -37,6 +38,8 @@ TEXT_WEIGHT_STEP = 0.25
 #: pixels of context around the masked boxes handed to the resampler and to the colour fix
 CONTEXT = 32
 COLOR_METHODS = (*METHODS, "none")
+#: the second paste grows each still-wrong box by this many word heights beyond `dilation`
+WIDE_CONTEXT = 1.0
 
 
 @dataclass(frozen=True)
@@ -218,13 +221,14 @@ def guard_image(image: torch.Tensor, fallback: torch.Tensor, guidance: OcrResult
             new = read_and_compare(candidate, f"re-sample round {index + 1}")
             if new.counts.f1 >= f1 and any(_reading(w, new)[0] == KEPT for w in pending):
                 pending = settle(candidate, mask, new, RESAMPLED, list(pending))
-    attempts = [color_method] + (["none"] if color_method != "none" else [])
-    for method in attempts:
+    # the paste: at `dilation` first; words still wrong get a margin of one word height of the
+    # fallback's background too, which the OCR detector often needs to find a word again
+    for context in (0.0, WIDE_CONTEXT):
         if not pending:
             break
-        mask = word_mask([w.box for w in pending], width, height, dilation)
-        candidate = _composite(current, fallback, mask, method)
-        new = read_and_compare(candidate, "composite" if method == color_method else "composite, no colour match")
+        mask = word_mask([w.box for w in pending], width, height, dilation, context)
+        candidate = _composite(current, fallback, mask, color_method)
+        new = read_and_compare(candidate, "composite" if context == 0 else "wide composite")
         if new.counts.f1 >= f1:
             pending = settle(candidate, mask, new, COMPOSITED, list(pending))
 

@@ -33,10 +33,15 @@ def _ramp(coords: torch.Tensor, start: int, end: int, dilation: int) -> torch.Te
     return torch.clamp((dilation + 1 - distance) / (dilation + 1 - full), 0.0, 1.0)
 
 
-def word_mask(boxes: Sequence[Box], width: int, height: int, dilation: int) -> torch.Tensor:
-    """The union (max) of the feathered masks of `boxes`: float [H, W] in 0..1."""
+def word_mask(boxes: Sequence[Box], width: int, height: int, dilation: int, context: float = 0.0) -> torch.Tensor:
+    """The union (max) of the feathered masks of `boxes`: float [H, W] in 0..1.
+
+    `context` > 0 grows each box by that fraction of its own height on top of `dilation`, so a
+    large word gets a margin of clean background the OCR detector can find it on.
+    """
     if dilation < 0:
         raise ValueError(f"dilation must be 0 or more pixels, got {dilation}")
+    base = dilation
     mask = torch.zeros(height, width)
     xs = torch.arange(width, dtype=torch.float32)
     ys = torch.arange(height, dtype=torch.float32)
@@ -44,6 +49,7 @@ def word_mask(boxes: Sequence[Box], width: int, height: int, dilation: int) -> t
         x0, y0, x1, y1 = pixel_box(box, width, height)
         if x1 <= x0 or y1 <= y0:
             continue
+        dilation = base + round(context * (y1 - y0))
         cx0, cx1 = max(0, x0 - dilation), min(width, x1 + dilation)
         cy0, cy1 = max(0, y0 - dilation), min(height, y1 + dilation)
         patch = _ramp(ys[cy0:cy1], y0, y1, dilation)[:, None] * _ramp(xs[cx0:cx1], x0, x1, dilation)[None, :]
