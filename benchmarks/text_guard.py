@@ -70,8 +70,8 @@ def cost(repeats: int) -> None:
           f"{statistics.median(cpu):.3f} s CPU over {repeats} runs, {torch.get_num_threads()} threads "
           f"(target <= 1.5 s); {result.report.changed_pixels} pixels rewritten "
           f"({result.report.changed_pixels / (1024 * 1024):.1%})")
-    print(f"  one OCR pass: {ocr_seconds:.2f} s; a guard run reads 1 + rounds + 1 (+1 if the colour-matched paste "
-          f"does not read right) times: composite only ~{2 * ocr_seconds:.1f} s, 2 rounds ~{4 * ocr_seconds:.1f} s "
+    print(f"  one OCR pass: {ocr_seconds:.2f} s; a guard run reads 1 + rounds + 1 (+1 for the wide paste of words "
+          f"still wrong) times: composite only ~{2 * ocr_seconds:.1f} s, 2 rounds ~{4 * ocr_seconds:.1f} s "
           f"plus the re-sampling itself")
 
 

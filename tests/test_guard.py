@@ -204,6 +204,7 @@ def test_an_invented_word_is_painted_over_with_the_fallback(reader):
     (invented,) = [w for w in result.report.words if w.needs_repair]
     assert invented.status == "invented" and invented.found == "sale" and invented.action == COMPOSITED
     assert invented.final_status is None and result.report.f1_after == 1.0
+    assert '"sale": invented -> composited, gone' in format_guard_report([result.report])
     assert_untouched_outside(result, extra)
 
 

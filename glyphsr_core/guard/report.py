@@ -64,9 +64,12 @@ def _describe(word: WordRepair) -> str:
         return f'"{word.expected}": kept'
     before = {CHANGED: f'"{word.expected}": read "{word.found}"', MISSING: f'"{word.expected}": missing',
               INVENTED: f'"{word.found}": invented'}[word.status]
-    after = word.final_status or word.status
-    now = "now right" if after == KEPT or (word.status == INVENTED and after is None) else \
-        (f'now "{word.final}"' if word.final else f"still {after}")
+    if word.status == INVENTED:
+        now = "gone" if word.final_status is None else f'still reads "{word.final}"'
+    elif word.final_status == KEPT:
+        now = "now right"
+    else:
+        now = f'now "{word.final}"' if word.final else f"still {word.final_status or word.status}"
     rounds = f" after {word.rounds} round(s)" if word.rounds else ""
     return f"{before} -> {word.action}{rounds}, {now}"
 
