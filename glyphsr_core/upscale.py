@@ -156,7 +156,7 @@ def _text_guard(args: argparse.Namespace, pipeline, lq, result):
         return None
     from .guard.headless import guard_upscale
 
-    result.image, report = guard_upscale(pipeline, lq, result, rounds=args.guard, steps=args.steps, cfg=args.cfg,
+    result.image, guarded = guard_upscale(pipeline, lq, result, rounds=args.guard, steps=args.steps, cfg=args.cfg,
                                          seed=args.seed, denoise=args.guard_denoise, dilation=args.guard_dilation,
                                          min_confidence=args.min_confidence, color_fix=args.color_fix, fallback=None)
-    return report
+    return guarded.report

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import comfy.sample
 import comfy.samplers
-import comfy.utils
 import torch
 
 from ..glyphsr_core.guard import COLOR_METHODS, ResampleRound, format_guard_report, guard_batch, ocr_reader
@@ -121,7 +120,7 @@ class TextGuard:
                              "(connect all four, or none of them to only paste the fallback)")
         resample = bool(connected) and rounds > 0
         scheduler = scheduler or comfy.samplers.KSampler.SCHEDULERS[0]
-        steps_per_image = 1 + (rounds if resample else 0) + 2
+        steps_per_image = 1 + (rounds if resample else 0) + 3  # read, rounds, up to three pastes
         pbar = progress_bar(len(images) * steps_per_image)
 
         def on_step(name: str) -> None:

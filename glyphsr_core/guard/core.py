@@ -9,11 +9,11 @@ and for every word that was changed, lost or invented:
    word and the image's word F1 does not drop;
 2. if still wrong, paste the fallback's pixels (the stage-1 restore) into the box, feathered and
    colour matched to the output (`colorfix`), so the letters are at least the restorer's letters;
-   a word that still does not read is pasted once more with a margin of one word height.
+   a word that still does not read is pasted again with a margin of one, then three word heights.
 
 Only pixels under a written mask change; everything else stays bit-identical. If the repaired
 image reads worse than the output did, the output is returned untouched. OCR runs once on the
-output, once per re-sample round and once or twice for the composite.
+output, once per re-sample round and one to three times for the pastes.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ TEXT_WEIGHT_STEP = 0.25
 #: pixels of context around the masked boxes handed to the resampler and to the colour fix
 CONTEXT = 32
 COLOR_METHODS = (*METHODS, "none")
-#: the second paste grows each still-wrong box by this many word heights beyond `dilation`
-WIDE_CONTEXT = 1.0
+#: margins (in word heights beyond `dilation`) of the pastes after the first, for words still wrong
+WIDER_PASTES = (1.0, 3.0)
 
 
 @dataclass(frozen=True)
@@ -221,14 +221,14 @@ def guard_image(image: torch.Tensor, fallback: torch.Tensor, guidance: OcrResult
             new = read_and_compare(candidate, f"re-sample round {index + 1}")
             if new.counts.f1 >= f1 and any(_reading(w, new)[0] == KEPT for w in pending):
                 pending = settle(candidate, mask, new, RESAMPLED, list(pending))
-    # the paste: at `dilation` first; words still wrong get a margin of one word height of the
-    # fallback's background too, which the OCR detector often needs to find a word again
-    for context in (0.0, WIDE_CONTEXT):
+    # the paste: at `dilation` first; words still wrong get a margin of one, then three word heights
+    # of the fallback's background too, which the OCR detector often needs to find a word again
+    for context in (0.0, *WIDER_PASTES):
         if not pending:
             break
         mask = word_mask([w.box for w in pending], width, height, dilation, context)
         candidate = _composite(current, fallback, mask, color_method)
-        new = read_and_compare(candidate, "composite" if context == 0 else "wide composite")
+        new = read_and_compare(candidate, "composite" if context == 0 else f"composite, margin {context:g} x height")
         if new.counts.f1 >= f1:
             pending = settle(candidate, mask, new, COMPOSITED, list(pending))
 

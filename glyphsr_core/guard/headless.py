@@ -16,8 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .core import ResampleRound, guard_image, ocr_reader
-from .report import GuardReport
+from .core import GuardResult, ResampleRound, guard_image, ocr_reader
 
 DEFAULT_ROUNDS = 2
 DEFAULT_DENOISE = 0.75
@@ -77,8 +76,9 @@ def pipeline_resampler(pipeline: Any, lq_upscaled: torch.Tensor, text_positive: 
 
 def guard_upscale(pipeline: Any, lq: Any, result: Any, *, rounds: int, steps: int, cfg: float, seed: int,
                   denoise: float = DEFAULT_DENOISE, dilation: int = 8, min_confidence: float = 0.5,
-                  color_fix: str = "wavelet", fallback: Any = None) -> tuple[Any, GuardReport]:
-    """Guard `result` (an `UpscaleResult`) against its own guidance words; returns (image, report).
+                  color_fix: str = "wavelet", fallback: Any = None) -> tuple[Any, GuardResult]:
+    """Guard `result` (an `UpscaleResult`) against its own guidance words; returns the guarded PIL
+    image and the `GuardResult` (report, and the mask of rewritten pixels).
 
     `fallback` is a PIL image (the stage-1 restore); None uses the bicubic upscale of `lq`.
     """
@@ -106,4 +106,4 @@ def guard_upscale(pipeline: Any, lq: Any, result: Any, *, rounds: int, steps: in
     out = _to_pil(guarded.image)
     # count what changed in the 8-bit image that is saved (a float change can round back to the same value)
     guarded.report.changed_pixels = int((_to_tensor(out) != image).any(dim=0).sum())
-    return out, guarded.report
+    return out, guarded
