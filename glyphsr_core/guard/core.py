@@ -11,9 +11,10 @@ and for every word that was changed, lost or invented:
    colour matched to the output (`colorfix`), so the letters are at least the restorer's letters;
    a word that still does not read is pasted again with a margin of one, then three word heights.
 
-Only pixels under a written mask change; everything else stays bit-identical. If the repaired
-image reads worse than the output did, the output is returned untouched. OCR runs once on the
-output, once per re-sample round and one to three times for the pastes.
+Only pixels under a written mask change; everything else stays bit-identical. Every step is
+kept only if the image's word F1 does not drop, so the result never reads worse than the output
+(against the guidance, by this OCR). OCR runs once on the output, once per re-sample round and
+one to three times for the pastes.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ..colorfix import METHODS, color_fix, match_reference
 from ..fidelity import DEFAULT_MIN_OVERLAP, INVENTED, KEPT, FidelityResult, compare_words
 from ..types import Box, OcrResult
 from .masks import mask_crop, word_mask
-from .report import COMPOSITED, RESAMPLED, REVERTED, UNPLACED, GuardReport, WordRepair
+from .report import COMPOSITED, RESAMPLED, UNPLACED, GuardReport, WordRepair
 
 #: image [3, H, W] in 0..1 -> the words read from it
 Reader = Callable[[torch.Tensor], OcrResult]
@@ -232,11 +233,6 @@ def guard_image(image: torch.Tensor, fallback: torch.Tensor, guidance: OcrResult
         if new.counts.f1 >= f1:
             pending = settle(candidate, mask, new, COMPOSITED, list(pending))
 
-    if f1 < report.f1_before:  # cannot happen with the acceptance rule above; kept as the promise
-        current, written, f1 = image, torch.zeros(height, width), report.f1_before
-        for word in report.words:
-            if word.action in (RESAMPLED, COMPOSITED):
-                word.action = REVERTED
     for word in report.words:
         if word.box is not None or word.guidance_index is not None:
             word.final_status, word.final = _reading(word, result)

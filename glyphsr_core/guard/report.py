@@ -9,7 +9,7 @@ from ..fidelity import CHANGED, INVENTED, KEPT, MISSING
 from ..types import Box
 
 #: what the guard did to a word
-LEFT, RESAMPLED, COMPOSITED, UNPLACED, REVERTED = "left", "resampled", "composited", "no place", "reverted"
+LEFT, RESAMPLED, COMPOSITED, UNPLACED = "left", "resampled", "composited", "no place"
 
 
 @dataclass
@@ -18,8 +18,8 @@ class WordRepair:
 
     `status` is the fidelity outcome before the guard, `final_status` after it; `action` is
     `left` (was right, untouched), `resampled` (fixed by re-sampling), `composited` (the
-    fallback's pixels pasted), `no place` (a typed word with no position: nothing to repair)
-    or `reverted` (repaired, but the result read worse, so the output was kept).
+    fallback's pixels pasted; also set when the paste did not fix it) or `no place` (a typed word
+    with no position: nothing to repair).
     """
 
     expected: str | None
