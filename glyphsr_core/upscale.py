@@ -149,14 +149,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _text_guard(args: argparse.Namespace, pipeline, lq, result):
-    """Text Guard after the colour fix (`--guard`); replaces `result.image`. The fallback is the bicubic
-    upscale of the LQ image until a stage-1 restored image is passed here."""
+def _text_guard(args: argparse.Namespace, pipeline, lq, result, fallback=None):
+    """Text Guard after the colour fix (`--guard`); replaces `result.image`. `fallback` is the stage-1
+    restored image (PIL); None (as on this branch, which has no restorer) uses the bicubic upscale of the LQ."""
     if args.guard < 0:
         return None
     from .guard.headless import guard_upscale
 
     result.image, guarded = guard_upscale(pipeline, lq, result, rounds=args.guard, steps=args.steps, cfg=args.cfg,
                                          seed=args.seed, denoise=args.guard_denoise, dilation=args.guard_dilation,
-                                         min_confidence=args.min_confidence, color_fix=args.color_fix, fallback=None)
+                                         min_confidence=args.min_confidence, color_fix=args.color_fix, fallback=fallback)
     return guarded.report
