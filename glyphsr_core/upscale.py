@@ -5,10 +5,11 @@
         --ts-controlnet TS.safetensors [--vlm DIR] [--steps 50 --cfg 7.5 --seed 0]
 
 Stage 1 (the bundled Text Restore network) always runs; its result R is what OCR reads, so every
-later stage gets the better words. With `--base` the diffusion stages follow (diffusers). Flag
-defaults come from `glyphsr_core.defaults`, as do the nodes' widget defaults. Writes the image and,
-beside it, `<OUT stem>_report.json` (OCR words, caption, prompts, schedule, settings; `ocr_dropped`:
-the tokens `--word-filter` left out).
+later stage gets the better words, and it is the Text Guard's fallback. With `--base` the diffusion
+stages follow (diffusers). Flag defaults come from `glyphsr_core.defaults`, as do the nodes' widget
+defaults. Writes the image and, beside it, `<OUT stem>_report.json` (OCR words, caption, prompts,
+schedule, settings; `ocr_dropped`: the tokens `--word-filter` left out; the Text Guard's per-word
+report under "guard").
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                         help="weights and math: auto = fp16 on CUDA, fp32 on CPU (half precision is very slow on CPUs)")
+    from .guard.headless import add_arguments as add_guard_arguments
+
+    add_guard_arguments(parser)
 
 
 def _read_text(value: str, width: int, height: int):
@@ -164,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
                         text_cfg=args.cfg if args.text_cfg is None else args.text_cfg, cfg_start=args.cfg_start)
     image = open_image_file(args.image)
     text = _read_text(args.text, image.width, image.height) if args.text else None
-    restored = _restore_stage(args, image)[0] if text is None and args.ocr_source == "restored" else None
+    restored = _restore_stage(args, image)[0]  # OCR's image (unless --ocr-source lq) and the guard's fallback
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -180,12 +184,13 @@ def run(args: argparse.Namespace) -> int:
         logger.info("step %d/%d (%s)", step + 1, total, branch)
 
     result = pipeline.upscale(image, scale=args.scale, caption=caption, text=text,
-                              ocr_image=restored, min_confidence=args.min_confidence, word_filter=args.word_filter,
+                              ocr_image=restored if args.ocr_source == "restored" else None, min_confidence=args.min_confidence, word_filter=args.word_filter,
                               max_words=args.max_words, steps=args.steps,
                               pingpong=pingpong, seed=args.seed, scheduler=args.scheduler, beta=args.beta,
                               beta_scene=args.beta_scene, mask_dilation=args.mask_dilation,
                               controlnet_scale=args.strength, color_fix=args.color_fix, denoise=args.denoise,
                               callback=progress)
+    guard_report = _text_guard(args, pipeline, image, result, fallback=restored)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result.image.save(args.out)
     report = {
@@ -196,10 +201,29 @@ def run(args: argparse.Namespace) -> int:
         "words_dropped": list(result.prompts.words_dropped), "schedule": result.schedule,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")},
     }
+    if guard_report is not None:
+        report["guard"] = guard_report.to_dict()
     report_path = args.out.with_name(f"{args.out.stem}_report.json")
     report_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"{result.image.width}x{result.image.height} -> {args.out}")
     print(f"words: {result.ocr.text or '(none)'}; {result.prompts.summary()}")
     print(f"schedule: {result.schedule}")
+    if guard_report is not None:
+        from .guard import format_guard_report
+
+        print(f"text guard: {format_guard_report([guard_report])}")
     print(f"report: {report_path}")
     return 0
+
+
+def _text_guard(args: argparse.Namespace, pipeline, lq, result, fallback=None):
+    """Text Guard after the colour fix (`--guard`); replaces `result.image`. `fallback` is the stage-1
+    restored image (PIL), Text Restore's R; None uses the bicubic upscale of the LQ."""
+    if args.guard < 0:
+        return None
+    from .guard.headless import guard_upscale
+
+    result.image, guarded = guard_upscale(pipeline, lq, result, rounds=args.guard, steps=args.steps, cfg=args.cfg,
+                                         seed=args.seed, denoise=args.guard_denoise, dilation=args.guard_dilation,
+                                         min_confidence=args.min_confidence, color_fix=args.color_fix, fallback=fallback)
+    return guarded.report

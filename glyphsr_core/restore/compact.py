@@ -114,3 +114,41 @@ def init_as_bicubic(model: CompactSR, generator: torch.Generator | None = None) 
     last.weight.zero_()
     for carrier in range(carriers):
         last.weight[carrier, carrier, 1, 1] = 1.0
+
+
+@torch.no_grad()
+def blend_with_bicubic(model: CompactSR, alpha: float) -> CompactSR:
+    """One compact net computing `alpha * model(x) + (1 - alpha) * bicubic(x)` exactly.
+
+    The two nets run side by side in one wider body (block-diagonal convs, concatenated PReLUs; the
+    bicubic half is `init_as_bicubic` with 48 features) and the last conv mixes them, so the result
+    is still the plain compact layout that spandrel and ComfyUI load. Why: measured on held-out
+    text, half the trained correction reads better than all of it (the net's letter fixes stay, its
+    occasional letter distortions are halved).
+    """
+    if not 0.0 < alpha <= 1.0:
+        raise InvalidInputError(f"blend alpha must be in (0, 1], got {alpha}")
+    if alpha == 1.0:
+        return model
+    s, c = model.scale, model.channels
+    bicubic = CompactSR(num_feat=c * s * s, num_conv=model.num_conv, scale=s, channels=c)
+    init_as_bicubic(bicubic, torch.Generator().manual_seed(0))
+    nf_a, nf_b = model.num_feat, bicubic.num_feat
+    out = CompactSR(num_feat=nf_a + nf_b, num_conv=model.num_conv, scale=s, channels=c)
+    layers = zip(model.body, bicubic.body, out.body)
+    last = len(out.body) - 1
+    for index, (a, b, o) in enumerate(layers):
+        if isinstance(o, nn.PReLU):
+            o.weight.copy_(torch.cat([a.weight, b.weight]))
+        elif index == 0:
+            o.weight.copy_(torch.cat([a.weight, b.weight]))
+            o.bias.copy_(torch.cat([a.bias, b.bias]))
+        elif index == last:
+            o.weight.copy_(torch.cat([alpha * a.weight, (1.0 - alpha) * b.weight], dim=1))
+            o.bias.copy_(alpha * a.bias + (1.0 - alpha) * b.bias)
+        else:
+            o.weight.zero_()
+            o.weight[:nf_a, :nf_a] = a.weight
+            o.weight[nf_a:, nf_a:] = b.weight
+            o.bias.copy_(torch.cat([a.bias, b.bias]))
+    return out.eval()

@@ -42,6 +42,7 @@ class RestorerTrainConfig:
     background: str = "bicubic"     # target outside the (dilated) word boxes: "bicubic" (stay put) or "hq"
     edge_weight: float = 0.5
     ctc_weight: float = 0.01
+    blend_with_bicubic: float = 1.0  # the shipped file: alpha * trained + (1 - alpha) * bicubic (1 = as trained)
     checkpoint_every: int = 200
     validate_every: int = 500
     validate_images: int = 20
@@ -94,6 +95,8 @@ def load_restorer_config(path: str | Path, overrides: dict[str, Any] | None = No
             raise InvalidInputError(f"{path}: {name} must be at least 1, got {getattr(config, name)}")
     if config.words < 0 or not 0.0 <= config.x8_fraction <= 1.0 or config.lr <= 0:
         raise InvalidInputError(f"{path}: words must be >= 0, x8_fraction in 0..1 and lr > 0")
+    if not 0.0 < config.blend_with_bicubic <= 1.0:
+        raise InvalidInputError(f"{path}: blend_with_bicubic must be in (0, 1], got {config.blend_with_bicubic}")
     if config.background not in ("bicubic", "hq"):
         raise InvalidInputError(f"{path}: background must be 'bicubic' or 'hq', got {config.background!r}")
     if config.size % 8:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .compact import CompactSR, init_as_bicubic
+from .compact import CompactSR, blend_with_bicubic, init_as_bicubic
 from .model_file import save_restorer
 from .train_config import CorpusSpec, RestorerTrainConfig
 from .train_data import Sampler, load_train_images
@@ -204,5 +204,11 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
         raise
     finally:
         log_file.close()
-    final = save_restorer(model, config.output / FINAL, {**metadata, "step": step, "validation": history})
+    shipped = blend_with_bicubic(model, config.blend_with_bicubic)
+    final_scores = validate(shipped, held_out) if shipped is not model else history[-1] if history else {}
+    final = save_restorer(shipped, config.output / FINAL, {**metadata, "step": step, "validation": history,
+                                                          "blend_with_bicubic": config.blend_with_bicubic,
+                                                          "final_validation": {k: v for k, v in final_scores.items()
+                                                                               if k != "step"}})
+    log.info("wrote %s (blend %.2f with bicubic): validation %s", final, config.blend_with_bicubic, final_scores)
     return TrainResult(step, history, final, time.monotonic() - start_time)

@@ -1,0 +1,90 @@
+"""The guard's per-word report: what each wrong word was, what was done to it, what it reads now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ..fidelity import CHANGED, INVENTED, KEPT, MISSING
+from ..types import Box
+
+#: what the guard did to a word
+LEFT, RESAMPLED, COMPOSITED, UNPLACED = "left", "resampled", "composited", "no place"
+
+
+@dataclass
+class WordRepair:
+    """One guidance word (or one invented word) and the guard's treatment of it.
+
+    `status` is the fidelity outcome before the guard, `final_status` after it; `action` is
+    `left` (was right, untouched), `resampled` (fixed by re-sampling), `composited` (the
+    fallback's pixels pasted; also set when the paste did not fix it) or `no place` (a typed word
+    with no position: nothing to repair).
+    """
+
+    expected: str | None
+    found: str | None
+    status: str
+    box: Box | None
+    guidance_index: int | None = None
+    action: str = LEFT
+    rounds: int = 0
+    final: str | None = None
+    final_status: str | None = None
+
+    @property
+    def needs_repair(self) -> bool:
+        return self.status != KEPT
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"expected": self.expected, "found": self.found, "status": self.status, "action": self.action,
+                "rounds": self.rounds, "final": self.final, "final_status": self.final_status,
+                "box": None if self.box is None else [round(v, 6) for v in self.box]}
+
+
+@dataclass
+class GuardReport:
+    """The guard's account of one image."""
+
+    words: list[WordRepair] = field(default_factory=list)
+    f1_before: float = 1.0
+    f1_after: float = 1.0
+    rounds_run: int = 0
+    ocr_passes: int = 0
+    changed_pixels: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"f1_before": round(self.f1_before, 4), "f1_after": round(self.f1_after, 4),
+                "rounds_run": self.rounds_run, "ocr_passes": self.ocr_passes, "changed_pixels": self.changed_pixels,
+                "words": [w.to_dict() for w in self.words]}
+
+
+def _describe(word: WordRepair) -> str:
+    if word.status == KEPT:
+        return f'"{word.expected}": kept'
+    before = {CHANGED: f'"{word.expected}": read "{word.found}"', MISSING: f'"{word.expected}": missing',
+              INVENTED: f'"{word.found}": invented'}[word.status]
+    if word.status == INVENTED:
+        now = "gone" if word.final_status is None else f'still reads "{word.final}"'
+    elif word.final_status == KEPT:
+        now = "now right"
+    else:
+        now = f'now "{word.final}"' if word.final else f"still {word.final_status or word.status}"
+    rounds = f" after {word.rounds} round(s)" if word.rounds else ""
+    return f"{before} -> {word.action}{rounds}, {now}"
+
+
+def format_guard_report(reports: Sequence[GuardReport]) -> str:
+    """Readable lines: per image the F1 before and after, then every word that needed repair."""
+    lines = []
+    for index, report in enumerate(reports, start=1):
+        header = f"image {index} of {len(reports)}: " if len(reports) > 1 else ""
+        wrong = [w for w in report.words if w.needs_repair]
+        lines.append(f"{header}word F1 {report.f1_before:.3f} -> {report.f1_after:.3f}; {len(wrong)} word(s) "
+                     f"repaired or checked, {report.rounds_run} re-sample round(s), {report.ocr_passes} OCR pass(es), "
+                     f"{report.changed_pixels} pixel(s) changed")
+        lines.extend(f"  {_describe(w)}" for w in report.words if w.needs_repair)
+        kept = sum(1 for w in report.words if not w.needs_repair)
+        if kept:
+            lines.append(f"  {kept} word(s) already right, left untouched")
+    return "\n".join(lines)
