@@ -2,6 +2,8 @@
 
     python -m glyphsr_core upscale IMAGE -o OUT.png --scale 4 --base MODEL --scene-controlnet SCENE.safetensors
         --ts-controlnet TS.safetensors [--vlm DIR] [--steps 50 --cfg 7.5 --seed 0]
+    python -m glyphsr_core upscale IMAGE -o OUT.png --base MODEL --scene-controlnet TILE.safetensors
+        --shared-text-branch --restored R.png      # text branch without training: scene weights on R
 
 Writes the upscaled image and, beside it, `<OUT stem>_report.json` (OCR words, caption, the four
 prompts, the ping-pong schedule, settings).
@@ -32,6 +34,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the scene (SR / tile) ControlNet file (not needed with a full --ts-controlnet bundle)")
     parser.add_argument("--ts-controlnet", type=Path, default=None,
                         help="TS-ControlNet bundle with the trained text branch (without it: scene branch only)")
+    parser.add_argument("--shared-text-branch", action="store_true",
+                        help="no trained text branch needed: the text branch runs the scene ControlNet's weights "
+                             "(loaded once) on the restored image (--restored); --beta defaults to 1 inside the "
+                             "text mask and --beta-scene to 0 outside it")
+    parser.add_argument("--restored", type=Path, default=None,
+                        help="the stage-1 restored image R of IMAGE: OCR reads it, and text branches that see "
+                             "'restored' (the shared one) take it as their hint")
     parser.add_argument("--vlm", type=Path, default=None, help="local VLM folder that writes the scene caption")
     parser.add_argument("--caption", default="", help="scene caption (skips the VLM)")
     parser.add_argument("--text", default=None,
@@ -107,19 +116,26 @@ def run(args: argparse.Namespace) -> int:
     caption = args.caption
     if args.vlm is not None and not caption:
         caption = _caption_with_vlm(args.vlm, image, device, args.precision)
+    restored = open_image_file(args.restored) if args.restored is not None else None
     pipeline = GlyphSRPipeline.from_files(args.base, args.scene_controlnet, args.ts_controlnet,
-                                          base_config=args.base_config, device=device, dtype=dtype)
+                                          base_config=args.base_config, device=device, dtype=dtype,
+                                          shared_text=args.shared_text_branch)
     text = _read_text(args.text, image.width, image.height) if args.text else None
+
+    beta, beta_scene = args.beta, args.beta_scene
+    if args.shared_text_branch:  # the restored image steers the letters, the scene branch everything else
+        beta = 1.0 if beta is None else beta
+        beta_scene = 0.0 if beta_scene is None else beta_scene
 
     def progress(step: int, total: int, branch: str) -> None:
         logger.info("step %d/%d (%s)", step + 1, total, branch)
 
     result = pipeline.upscale(image, scale=args.scale, caption=caption, text=text,
                               min_confidence=args.min_confidence, max_words=args.max_words, steps=args.steps,
-                              pingpong=pingpong, seed=args.seed, scheduler=args.scheduler, beta=args.beta,
-                              beta_scene=args.beta_scene, mask_dilation=args.mask_dilation,
+                              pingpong=pingpong, seed=args.seed, scheduler=args.scheduler, beta=beta,
+                              beta_scene=beta_scene, mask_dilation=args.mask_dilation,
                               controlnet_scale=args.strength, color_fix=args.color_fix, denoise=args.denoise,
-                              callback=progress)
+                              restored=restored, callback=progress)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result.image.save(args.out)
     report = {
