@@ -13,9 +13,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
 
 import node_specs  # noqa: E402
+import workflow_format  # noqa: E402
 import workflow_graphs  # noqa: E402
 from workflow_check import check_api, check_ui  # noqa: E402
-from workflow_format import ui_to_api  # noqa: E402
+from workflow_format import drawn_areas, to_screen, ui_to_api  # noqa: E402
 
 UI_FILES = sorted(workflow_graphs.UI_DIR.glob("*.json"))
 API_FILES = sorted(workflow_graphs.API_DIR.glob("*.api.json"))
@@ -168,3 +169,54 @@ def test_model_file_combos_accept_any_file_name(specs):
     assert check_api(api, specs) == []
     ckpt["inputs"]["ckpt_name"] = ""
     assert any("expected a file name" in p for p in check_api(api, specs))
+
+
+# ---------------------------------------------------------------------------------------------
+# readable as saved (the frontend test checks the same in ComfyUI's real frontend)
+
+
+def _intersects(a, b) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.name)
+def test_no_node_overlaps_another_or_a_group_title(path):
+    ui = load(path)
+    areas = drawn_areas(ui)
+    ids = sorted(areas)
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            assert not _intersects(areas[a], areas[b]), f"nodes {a} and {b} overlap (title bars and badges included)"
+    for group in ui["groups"]:
+        x, y, w, _h = group["bounding"]
+        title_bar = [x, y, w, workflow_format.GROUP_TITLE_H + 4]
+        for node_id, area in areas.items():
+            assert not _intersects(title_bar, area), f"node {node_id} covers the title of {group['title']!r}"
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.name)
+def test_opens_readable_and_clear_of_the_frontends_panels(path):
+    """Zoom 0.6 or more (below it the frontend hides every text) and, at 1920 x 1080, every node and group
+    inside the canvas area the sidebar, tab bar, Run toolbar and minimap leave free."""
+    ui = load(path)
+    assert ui["extra"]["ds"]["scale"] >= 0.6
+    left, top, right, bottom = workflow_format.SCREEN_SAFE
+    rects = {f"node {k}": v for k, v in drawn_areas(ui).items()}
+    rects.update({f"group {g['title']!r}": g["bounding"] for g in ui["groups"]})
+    for name, rect in rects.items():
+        sl, st, sr, sb = to_screen(ui, rect)
+        assert left <= sl and top <= st and sr <= right and sb <= bottom, (name, [round(v) for v in (sl, st, sr, sb)])
+        for cl, ct, cr, cb in workflow_format.SCREEN_COVERED:
+            assert not (sl < cr and cl < sr and st < cb and ct < sb), (name, "under", (cl, ct, cr, cb))
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.name)
+def test_notes_fit_their_text_and_nodes_their_widget_text(path, specs):
+    ui = load(path)
+    for node in ui["nodes"]:
+        if node["type"] == "Note":
+            assert node["size"][1] >= workflow_format.note_height(node["widgets_values"][0], node["size"][0])
+    ckpt = _node(ui, "CheckpointLoaderSimple") if any(n["type"] == "CheckpointLoaderSimple" for n in ui["nodes"]) \
+        else None
+    if ckpt is not None:  # 'ckpt_name' + the file name, at ~6.6 px a character, plus the widget's margins
+        assert ckpt["size"][0] >= 6.6 * len("ckpt_name" + ckpt["widgets_values"][0]) + 85

@@ -23,18 +23,24 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 UI_DIR = REPO_ROOT / "workflows"
 API_DIR = UI_DIR / "api"
 
-#: model files the workflows name; the README tells users where each goes
+#: model files the workflows name, with the public download each is linked to (properties.models, so
+#: ComfyUI's Missing Models dialog offers them); the README tells users where each goes
 MODELS = {
     "sdxl": {"checkpoint": "sd_xl_base_1.0.safetensors", "text_branch": "glyphsr_text_sdxl.safetensors",
-             "scene_controlnet": "controlnet_tile_sdxl.safetensors", "lq_scale": 4.0,
+             "scene_controlnet": "xinsir-controlnet-tile-sdxl-1.0.safetensors", "lq_scale": 4.0, "label": "SDXL",
              "checkpoint_url": "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/"
-                               "sd_xl_base_1.0.safetensors?download=true"},
+                               "sd_xl_base_1.0.safetensors?download=true",
+             "scene_controlnet_url": "https://huggingface.co/xinsir/controlnet-tile-sdxl-1.0/resolve/main/"
+                                     "diffusion_pytorch_model.safetensors?download=true"},
     "sd15": {"checkpoint": "v1-5-pruned-emaonly-fp16.safetensors", "text_branch": "glyphsr_text_sd15.safetensors",
-             "scene_controlnet": "control_v11f1e_sd15_tile_fp16.safetensors", "lq_scale": 4.0,
+             "scene_controlnet": "control_v11f1e_sd15_tile_fp16.safetensors", "lq_scale": 4.0, "label": "SD 1.5",
              "checkpoint_url": "https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/"
-                               "v1-5-pruned-emaonly-fp16.safetensors?download=true"},
+                               "v1-5-pruned-emaonly-fp16.safetensors?download=true",
+             "scene_controlnet_url": "https://huggingface.co/comfyanonymous/ControlNet-v1-1_fp16_safetensors/"
+                                     "resolve/main/control_v11f1e_sd15_tile_fp16.safetensors?download=true"},
 }
 VLM_FOLDER = "Qwen2.5-VL-3B-Instruct"
+VLM_REPO = "Qwen/Qwen2.5-VL-3B-Instruct"
 INPUT_IMAGE = "example.png"
 HAND_CAPTION = "a shop front on a city street in daylight, a painted sign above the door"
 
@@ -68,11 +74,13 @@ def _read(flow: Flow, image) -> object:
     return ocr
 
 
-def _caption(flow: Flow, image, ocr):
+def _caption(flow: Flow, image, ocr, column: int = 1, row: int = 1):
     g = _group(flow, "Caption (VLM)",
-                   "A local vision-language model writes the scene caption. Put a model folder (with "
-                   "config.json) into models/LLM, e.g. models/LLM/Qwen2.5-VL-3B-Instruct. No VLM? Use the "
-                   "glyphsr_no_vlm workflow and type the caption.", 1, row=1)
+                   f"A local vision-language model writes the scene caption. It is a folder, not one file, so "
+                   f"the Missing Models dialog cannot fetch it: download every file of huggingface.co/{VLM_REPO} "
+                   f"into models/LLM/{VLM_FOLDER} (e.g. 'huggingface-cli download {VLM_REPO} --local-dir "
+                   f"models/LLM/{VLM_FOLDER}'). No VLM? The glyphsr_no_vlm workflow needs nothing more: you "
+                   f"type the caption.", column, row=row)
     vlm = flow.add("GlyphSR_VLMLoader", g, model=VLM_FOLDER, precision="auto", trust_remote_code=False)
     return flow.add("GlyphSR_VLMCaption", g, vlm=vlm["vlm"], image=image[0], text=ocr["text"],
                     max_new_tokens=256, seed=0, temperature=0.0, append_ocr_words=False)
@@ -92,18 +100,18 @@ def _prompts(flow: Flow, ocr, caption):
 
 def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
     g = _group(flow, "Models",
-                   f"models/checkpoints: the base model ({models['checkpoint']}).\n"
-                   f"models/controlnet: the GLYPH-SR text branch ({models['text_branch']}, a text-only "
-                   f"TS-ControlNet bundle) and your scene SR/tile ControlNet ({models['scene_controlnet']}). "
-                   "A full bundle holding both branches goes alone in control_net_name. Make the text branch with "
-                   "'python -m glyphsr_core train', or a starter copy of the tile ControlNet with 'python -m "
-                   "glyphsr_core ts-bundle --scene TILE --init-text-from-scene --glyph-channel --text-only'.",
-                   0, row=1)
-    # download links only for weights that exist (the base checkpoints, as ComfyUI's own templates link them)
+                   f"The {models['label']} checkpoint and the public {models['label']} tile ControlNet (the scene "
+                   f"branch) are linked: the Missing Models dialog downloads them into models/checkpoints and "
+                   f"models/controlnet. The text branch ({models['text_branch']}, a text-only TS-ControlNet "
+                   f"bundle, models/controlnet) is not published: train it with 'python -m glyphsr_core train', or "
+                   f"make a starter from the tile ControlNet with 'python -m glyphsr_core ts-bundle --scene TILE "
+                   f"--init-text-from-scene --glyph-channel --text-only'.", 0, row=1)
     ckpt = flow.add("CheckpointLoaderSimple", g, ckpt_name=models["checkpoint"],
                     models=[{"name": models["checkpoint"], "url": models["checkpoint_url"], "directory": "checkpoints"}])
     ts = flow.add("GlyphSR_TSControlNetLoader", g, control_net_name=models["text_branch"],
-                  second_control_net=models["scene_controlnet"], beta=-1.0)
+                  second_control_net=models["scene_controlnet"], beta=-1.0,
+                  models=[{"name": models["scene_controlnet"], "url": models["scene_controlnet_url"],
+                           "directory": "controlnet"}])
 
     g = _group(flow, "Encode prompts",
                    "CLIP Text Encode turns each prompt into conditioning: scene +/- and text +/-.", 3)
@@ -113,15 +121,15 @@ def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
         conds[name] = flow.add("CLIPTextEncode", g, title=title, text=prompts[name], clip=ckpt["CLIP"])
 
     g = _group(flow, "TS-ControlNet",
-                   "Both branches see the upscaled image; their residuals are blended with beta (-1 = the "
-                   "bundle's). The text mask gives beta_text inside the words and beta_scene outside. The glyph "
-                   "map is connected, so the text branch must take a glyph hint (text_hint lq+glyph); for an "
-                   "'lq' text branch, remove the glyph link.", 4)
+                   "The scene branch sees the upscaled image, the text branch the hint its bundle records. "
+                   "Inside the text mask the blend uses beta_text (-1 = the bundle's beta), outside it "
+                   "beta_scene (0: the scene branch alone), so the text branch steers the letters only. The "
+                   "glyph map feeds text branches made with a glyph channel; others ignore it.", 4)
     glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=upscaled[0], width=1024, height=1024,
                      mask_dilation=8, font_path="")
     apply = flow.add("GlyphSR_ApplyTSControlNet", g, control_net=ts["control_net"], image=upscaled[0],
                      glyph=glyph["glyph"], text_mask=glyph["mask"], vae=ckpt["VAE"],
-                     beta_text=-1.0, beta_scene=-1.0, strength=1.0, start_percent=0.0, end_percent=1.0,
+                     beta_text=-1.0, beta_scene=0.0, strength=1.0, start_percent=0.0, end_percent=1.0,
                      **{name: cond[0] for name, cond in conds.items()})
 
     g = _group(flow, "Ping-pong sampling",
@@ -135,13 +143,14 @@ def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
                        seed=0, steps=50, cfg=7.5, sampler_name="dpmpp_2m", scheduler="karras", denoise=1.0,
                        text_cfg=7.5, schedule="alternate_then_text", switch_at=0.9, pattern="ST", cfg_start=4.0)
 
-    g = _group(flow, "Colour fix, check, save",
-                   "Colour Fix pulls the colours back toward the input. The Text Fidelity Check reads the result "
-                   "and lists every word kept, changed, missing or invented (F1 1.0 = all kept); the mask shows "
-                   "where words changed.", 6)
+    g = _group(flow, "Colour fix and save",
+                   "Colour Fix pulls the colours back toward the input, then the result is saved.", 5, row=1)
     decoded = flow.add("VAEDecode", g, samples=sampled[0], vae=ckpt["VAE"])
     fixed = flow.add("GlyphSR_ColorFix", g, image=decoded[0], reference=upscaled[0], method="wavelet")
     flow.add("SaveImage", g, images=fixed["image"], filename_prefix="glyphsr")
+    g = _group(flow, "Check the text",
+                   "The Text Fidelity Check reads the result and lists every word kept, changed, missing or "
+                   "invented (F1 1.0 = all kept); the mask shows where words changed.", 6)
     check = flow.add("GlyphSR_TextFidelity", g, image=fixed["image"], text=ocr["text"], min_confidence=0.5,
                      ocr_scale="auto", min_overlap=0.3, mask_dilation=4)
     flow.add("PreviewAny", g, title="Text fidelity report", source=check["report"])
@@ -166,14 +175,15 @@ def ocr_prompts_flow() -> Flow:
     image, upscaled = _load(flow, models)
     ocr = _read(flow, image)
     flow.add("PreviewAny", _named(flow, "Read the text (OCR)"), title="OCR JSON", source=ocr["json"])
-    caption = _caption(flow, image, ocr)
+    caption = _caption(flow, image, ocr, column=0, row=1)
     prompts = _prompts(flow, ocr, caption)
+    g = _group(flow, "The four prompts",
+                   "Exactly what each CLIP Text Encode would receive.", 3)
     for name in ("scene_positive", "scene_negative", "text_positive", "text_negative"):
-        flow.add("PreviewAny", _named(flow, "Build prompts"), title=name.replace("_", " ").capitalize(),
-                 source=prompts[name])
+        flow.add("PreviewAny", g, title=name.replace("_", " ").capitalize(), source=prompts[name])
     g = _group(flow, "Glyph map and mask",
                    "What the text branch will see: the words redrawn white on black where OCR found them, and "
-                   "the mask where beta_text applies.", 3)
+                   "the mask where beta_text applies.", 4)
     glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=upscaled[0], width=1024, height=1024,
                      mask_dilation=8, font_path="")
     flow.add("PreviewImage", g, title="Glyph map", images=glyph["glyph"])
