@@ -220,3 +220,14 @@ def test_notes_fit_their_text_and_nodes_their_widget_text(path, specs):
         else None
     if ckpt is not None:  # 'ckpt_name' + the file name, at ~6.6 px a character, plus the widget's margins
         assert ckpt["size"][0] >= 6.6 * len("ckpt_name" + ckpt["widgets_values"][0]) + 85
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_templates_browser_has_a_thumbnail_for_each_workflow(name):
+    """The frontend shows workflows/<name>.jpg on the card (tests/tools/workflow_thumbnails.py makes them)."""
+    from PIL import Image
+
+    path = workflow_graphs.UI_DIR / f"{name}.jpg"
+    with Image.open(path) as thumb:
+        assert thumb.format == "JPEG" and thumb.size == (640, 480)
+        assert thumb.convert("L").getextrema()[1] > 100  # not a blank card

@@ -31,6 +31,7 @@ NODE_WIDTH = 340  # the narrowest node; wider where a widget's label and value n
 CHAR_W = 6.6  # widget text width per character (measured: 5.9-6.5 px at 12 px)
 WIDGET_CHROME = 85  # widget margins, arrows and the label-value gap
 NODE_GAP, GROUP_PAD, COLUMN_GAP, ROW_GAP = 14, 14, 40, 30
+NOTE_MIN_H = 88  # the frontend grows a Note to this
 
 # The view the workflow opens with, at 1920 x 1080: zoom 0.6 (the frontend draws titles, widgets and
 # notes from 0.6 up; below it only grey boxes) with graph (0, 0) just right of the sidebar (60 px
@@ -161,10 +162,11 @@ def _multiline(entry: list) -> bool:
 
 def _node_height(node: Node, spec: dict, n_sockets: int, n_outputs: int) -> int:
     """Room for the node's slots and unlinked widgets (at least the frontend's own computeSize)."""
-    height = 12 + 20 * max(n_sockets, n_outputs)
+    height = 20 + 20 * max(n_sockets, n_outputs)
     for name, entry, _required in input_entries(spec):
-        if is_widget(entry) and not isinstance(node.inputs.get(name), Out):
-            height += 84 if _multiline(entry) else 26
+        if is_widget(entry):  # a linked widget stays drawn, disabled, one line high
+            linked = isinstance(node.inputs.get(name), Out)
+            height += (36 if linked else 84) if _multiline(entry) else 26
     height += {"PreviewImage": 190, "SaveImage": 190, "LoadImage": 210, "PreviewAny": 120}.get(node.class_type, 0)
     return height
 
@@ -185,7 +187,7 @@ def note_height(text: str, width: int) -> int:
     """A Note tall enough for its text without a scroll bar (13 px text, 17 px lines)."""
     per_line = max(1, int((width - 30) / 6.4))
     lines = sum(max(1, math.ceil(len(paragraph) / per_line)) for paragraph in text.split("\n"))
-    return 34 + 17 * lines
+    return max(NOTE_MIN_H, 34 + 17 * lines)
 
 
 def head_height(class_type: str) -> int:
