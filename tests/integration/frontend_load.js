@@ -35,6 +35,32 @@ async function closeDialogs(page) {
   }
 }
 
+// Open Workflow > Browse Templates on the pack's category: its cards (title, description, thumbnail loaded?).
+async function templatesBrowser(page, shotDir) {
+  await page.evaluate(() => window.app.extensionManager.command.execute('Comfy.BrowseTemplates'));
+  await sleep(2000);
+  const found = await page.evaluate(() => {
+    const item = Array.from(document.querySelectorAll('.p-dialog *')).find(
+      e => e.children.length === 0 && /glyphsr/i.test(e.textContent || ''));
+    if (item) item.click();
+    return item ? item.textContent.trim() : null;
+  });
+  await sleep(3000);
+  // thumbnails arrive as blob: URLs; a card is the nearest ancestor of its image that has text
+  const cards = await page.evaluate(() => Array.from(document.querySelectorAll('.p-dialog img')).map(img => {
+    let card = img.parentElement;
+    while (card && !(card.innerText || '').trim()) card = card.parentElement;
+    return {text: card ? card.innerText.replace(/\s+/g, ' ').trim() : '', loaded: img.complete && img.naturalWidth > 0,
+            width: img.naturalWidth, height: img.naturalHeight};
+  }));
+  let screenshot = null;
+  if (shotDir) {
+    screenshot = path.join(shotDir, 'templates_browser.png');
+    await page.screenshot({path: screenshot});
+  }
+  return {category: found, cards, screenshot};
+}
+
 (async () => {
   const [url, shotDir, ...files] = process.argv.slice(2);
   const browser = await puppeteer.launch({executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -124,6 +150,7 @@ async function closeDialogs(page) {
       }
       report[path.basename(file)] = loaded;
     }
+    report.templates = await templatesBrowser(page, shotDir);
     process.stdout.write(JSON.stringify(report));
   } finally {
     await browser.close();

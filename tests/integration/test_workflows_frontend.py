@@ -112,3 +112,15 @@ def test_no_overlap_no_cut_label_no_overflowing_note(name, frontend_report):
             assert not _overlap([x, y, w, group["title_height"]], node["area"]), (group["title"], node["type"])
     assert loaded["cut_labels"] == []
     assert loaded["overflowing_notes"] == []
+
+
+def test_templates_browser_shows_each_workflow_with_its_thumbnail(frontend_report):
+    """Workflow > Browse Templates, the pack's category: a card per workflow showing workflows/<name>.jpg
+    (640 x 480; a missing one would show the frontend's generic picture). ComfyUI 0.15.1 gives a custom
+    pack's card its file name as title and, with _ and - as spaces, as description; it reads no index."""
+    templates = frontend_report["templates"]
+    assert templates["category"] is not None
+    for name in NAMES:
+        card = next((c for c in templates["cards"] if c["text"].startswith(name)), None)
+        assert card is not None, (name, [c["text"] for c in templates["cards"]])
+        assert card["loaded"] and (card["width"], card["height"]) == (640, 480), card
