@@ -52,6 +52,19 @@ class TSControlNetLoader:
     FUNCTION = "load"
     CATEGORY = CATEGORY
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, control_net_name: str, second_control_net: str = NO_FILE):
+        """Before the queue runs: a missing file is reported on this node with the folders searched
+        (ComfyUI's own check says only 'not in list'); the rest of the graph still runs."""
+        for name, value in (("control_net_name", control_net_name), ("second_control_net", second_control_net)):
+            if name == "second_control_net" and value in (NO_FILE, SHARED):
+                continue
+            if not value or folder_paths.get_full_path("controlnet", value) is None:
+                folders = ", ".join(folder_paths.get_folder_paths("controlnet"))
+                return (f"{name} '{value}' is not in the controlnet folder (looked in: {folders}); put the file "
+                        f"there (the workflow's Models note says where to get it) or pick another")
+        return True
+
     def load(self, control_net_name: str, second_control_net: str = NO_FILE, beta: float = -1.0):
         first = folder_paths.get_full_path_or_raise("controlnet", control_net_name)
         second = None

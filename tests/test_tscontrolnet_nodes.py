@@ -370,3 +370,14 @@ def test_shared_text_branch_errors(nodes, cn_dir):
     cnet = load(nodes, "scene.safetensors", nodes.SHARED)
     with pytest.raises(ValueError, match="connect text_image"):
         cnet.copy().set_cond_hint(hint_of(image()))  # Apply ControlNet (core) cannot feed the text branch
+
+
+def test_a_missing_file_is_reported_with_the_folder_searched(nodes, cn_dir):
+    validate = nodes.TSControlNetLoader.VALIDATE_INPUTS
+    assert validate("scene.safetensors", nodes.SHARED) is True
+    assert validate("ts_full.safetensors", "None") is True
+    assert validate("ts_text_only.safetensors", "scene.safetensors") is True
+    message = validate("glyphsr_text_sd15.safetensors", "scene.safetensors")
+    assert message.startswith("control_net_name 'glyphsr_text_sd15.safetensors' is not in the controlnet folder")
+    assert cn_dir in message
+    assert validate("scene.safetensors", "tile.safetensors").startswith("second_control_net 'tile.safetensors'")

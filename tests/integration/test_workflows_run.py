@@ -186,14 +186,16 @@ def test_fidelity_of_an_image_against_its_own_ocr_is_one(comfy_server, images, w
 
 def test_missing_model_file_is_named_on_its_node(comfy_server, models, images):
     """ComfyUI runs the outputs that do not need the missing file (OCR preview, prompt report) and
-    returns the loader's error in node_errors, which the frontend shows on that node."""
+    returns the loader's error, with the folders it looked in, in node_errors (shown on that node)."""
     prompt = prepared("glyphsr_sd15_x4", models, images["sign"])
     loader_id, loader = nodes_of(prompt, "GlyphSR_TSControlNetLoader")[0]
     loader["inputs"]["control_net_name"] = "glyphsr_text_sd15.safetensors"
     answer = comfy_server.post("/prompt", {"prompt": prompt, "client_id": comfy_server.client_id})
     errors = answer["node_errors"][loader_id]["errors"]
-    assert errors[0]["type"] == "value_not_in_list"
-    assert "control_net_name: 'glyphsr_text_sd15.safetensors' not in" in errors[0]["details"]
+    assert errors[0]["type"] == "custom_validation_failed"
+    assert "control_net_name 'glyphsr_text_sd15.safetensors' is not in the controlnet folder (looked in: " \
+        in errors[0]["details"]
+    assert str(comfy_server.models_dir / "controlnet") in errors[0]["details"]
     deadline = time.monotonic() + 300
     while comfy_server.history(answer["prompt_id"]) is None and time.monotonic() < deadline:
         time.sleep(0.2)
