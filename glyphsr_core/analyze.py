@@ -23,6 +23,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-words", type=int, default=24, help="most distinct words in the text prompt")
     parser.add_argument("--mask-dilation", type=int, default=4, help="grow the text mask by this many pixels")
     parser.add_argument("--scale", type=int, default=1, help="render glyph map and mask at this multiple of the size")
+    parser.add_argument("--restore", action="store_true",
+                        help="also run Text Restore (x4) and read the restored image: the report gives both readings, "
+                             "and the glyph map, mask and prompts use the restored one")
+    from .restore.cli_support import add_restorer_arguments
+
+    add_restorer_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +46,18 @@ def run(args: argparse.Namespace) -> int:
     stem = args.image.stem
 
     result = read_text(image, min_confidence=args.min_confidence, ocr_scale=args.ocr_scale)
+    lq_reading = None
+    restored_path = None
+    if args.restore:
+        from .restore import restore_pil
+        from .restore.cli_support import load_cli_restorer
+
+        loaded = load_cli_restorer(args.restorer)
+        restored = restore_pil(loaded.model, loaded.scale, image, 4, tile=args.tile, overlap=args.tile_overlap)
+        restored_path = out_dir / f"{stem}_restored.png"
+        restored.save(restored_path)
+        lq_reading = result
+        result = read_text(restored, min_confidence=args.min_confidence, ocr_scale=args.ocr_scale)
     prompts = build_prompts(args.caption, result, max_words=args.max_words)
     width, height = image.width * args.scale, image.height * args.scale
     paths = {
@@ -54,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     report = {
         "image": str(args.image),
         "ocr": result.to_dict(),
+        **({"ocr_input": lq_reading.to_dict(), "restored": str(restored_path)} if lq_reading is not None else {}),
         "prompts": {
             "scene_positive": prompts.scene_positive,
             "scene_negative": prompts.scene_negative,
@@ -66,7 +85,11 @@ def run(args: argparse.Namespace) -> int:
         "outputs": {k: str(v) for k, v in paths.items() if k != "report"},
     }
     paths["report"].write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    print(f"{len(result.regions)} word(s): {result.text}")
+    if lq_reading is not None:
+        print(f"input: {len(lq_reading.regions)} word(s): {lq_reading.text}")
+        print(f"restored ({restored_path}): {len(result.regions)} word(s): {result.text}")
+    else:
+        print(f"{len(result.regions)} word(s): {result.text}")
     print(f"text prompt: {prompts.text_positive}")
     for name, path in paths.items():
         print(f"{name}: {path}")

@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("glyphsr_core.analyze", "OCR an image, build the four prompts, write glyph map, mask, preview and report"),
     "train": ("glyphsr_core.train.command", "train the TS-ControlNet text branch (diffusers + accelerate) from a YAML/TOML config"),
     "upscale": ("glyphsr_core.upscale", "upscale an image with GLYPH-SR headless (diffusers): OCR, prompts, TS-ControlNet, ping-pong"),
+    "train-restorer": ("glyphsr_core.restore.command", "train the Text Restore network (compact x4 SR with a text prior) from a YAML config"),
     "ts-bundle": ("glyphsr_core.ts_bundle", "write a TS-ControlNet bundle (scene + text ControlNet branches) from .safetensors files"),
     "make-corpus": ("glyphsr_core.data.make_corpus", "write a synthetic text corpus: HQ/LQ pairs, masks, glyph maps, metadata.jsonl"),
     "make-lq": ("glyphsr_core.data.make_lq", "write a dataset's LQ inputs at a scale (for evaluating another tool's outputs)"),

@@ -3,9 +3,10 @@
 For every image of a dataset the LQ input is made at `--scale` (or taken from the synthetic
 corpus), each method produces an image at the (cropped) HQ size, OCR reads it, and the words are
 scored against the ground truth (`glyphsr_core.metrics`). Methods: `nearest`, `bicubic`,
-`lanczos` (plain resizes of the LQ input), `hq` (the HQ image itself: the ceiling), and
-`dir:PATH` (images another tool produced, named by image id: `<id>.png` / `.jpg` / ...; make
-their inputs with `make-lq`).
+`lanczos` (plain resizes of the LQ input), `hq` (the HQ image itself: the ceiling), `restore`
+(the bundled Text Restore network; `restore:FILE` for another restorer file), and `dir:PATH`
+(images another tool produced, named by image id: `<id>.png` / `.jpg` / ...; make their inputs
+with `make-lq`).
 """
 
 from __future__ import annotations
@@ -27,19 +28,38 @@ logger = logging.getLogger(__name__)
 
 RESIZE_METHODS = {"nearest": Image.Resampling.NEAREST, "bicubic": Image.Resampling.BICUBIC,
                   "lanczos": Image.Resampling.LANCZOS}
-BUILTIN_METHODS = (*RESIZE_METHODS, "hq")
+BUILTIN_METHODS = (*RESIZE_METHODS, "hq", "restore")
 
 
 def parse_method(spec: str) -> tuple[str, Path | None]:
-    """`bicubic` -> ("bicubic", None); `dir:out/x4` -> ("dir:out/x4", Path("out/x4"))."""
+    """`bicubic` -> ("bicubic", None); `dir:out/x4` -> ("dir:out/x4", Path("out/x4")); `restore:F.safetensors`."""
     if spec in BUILTIN_METHODS:
         return spec, None
+    if spec.startswith("restore:") and len(spec) > 8:
+        path = Path(spec[8:])
+        if not path.is_file():
+            raise FileNotFoundError(f"--method {spec}: restorer file not found: {path}")
+        return spec, path
     if spec.startswith("dir:") and len(spec) > 4:
         folder = Path(spec[4:])
         if not folder.is_dir():
             raise FileNotFoundError(f"--method {spec}: folder not found: {folder}")
         return spec, folder
-    raise ValueError(f"unknown --method {spec!r}; expected one of {', '.join(BUILTIN_METHODS)} or dir:PATH")
+    raise ValueError(f"unknown --method {spec!r}; expected one of {', '.join(BUILTIN_METHODS)}, restore:FILE or dir:PATH")
+
+
+def _restorers(parsed: Sequence[tuple[str, Path | None]], scale: int) -> dict[str, Any]:
+    """Load each restorer method's network once, before the first image."""
+    from .restore.cli_support import load_cli_restorer
+    from .restore.run import SUPPORTED_SCALES
+
+    loaded = {}
+    for name, path in parsed:
+        if name == "restore" or name.startswith("restore:"):
+            if scale not in SUPPORTED_SCALES:
+                raise ValueError(f"--method {name} upscales x{'/x'.join(map(str, SUPPORTED_SCALES))}; got --scale {scale}")
+            loaded[name] = load_cli_restorer(path)
+    return loaded
 
 
 def polygon_mask(polygons: Sequence[Sequence[tuple[float, float]]], size: tuple[int, int]) -> np.ndarray:
@@ -108,6 +128,7 @@ def evaluate(dataset_name: str, root: Path, scale: int, methods: Sequence[str], 
         raise ValueError(f"--limit must be at least 1, got {limit}")
     if ocr is None:
         from .ocr import read_text as ocr
+    restorers = _restorers(parsed, scale)
     dataset = load_dataset(dataset_name, root, split)
     skipped: dict[str, list[str]] = {k: list(v) for k, v in dataset.skipped.items()}
     samples = dataset.samples[:limit] if limit else dataset.samples
@@ -138,6 +159,10 @@ def evaluate(dataset_name: str, root: Path, scale: int, methods: Sequence[str], 
                 output = lq.resize(cropped.size, RESIZE_METHODS[name])
             elif name == "hq":
                 output = cropped
+            elif name in restorers:
+                from .restore import restore_pil
+
+                output = restore_pil(restorers[name].model, restorers[name].scale, lq, scale)
             else:
                 path = find_output(folder, sample.id)  # type: ignore[arg-type]
                 if path is None:
@@ -224,7 +249,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, required=True, help="dataset folder (a corpus folder for synthetic)")
     parser.add_argument("--scale", type=int, default=4, help="upscale factor (LQ = HQ / scale)")
     parser.add_argument("--method", action="append", default=None,
-                        help="nearest, bicubic, lanczos, hq, or dir:PATH (repeat; default: bicubic)")
+                        help="nearest, bicubic, lanczos, hq, restore, restore:FILE or dir:PATH (repeat; default: bicubic)")
     parser.add_argument("--split", default="test", help="SVT annotation file to read (test or train)")
     parser.add_argument("--degradation", default="bicubic", choices=("bicubic", "realistic", "paper"),
                         help="how LQ inputs are made for real datasets (a synthetic corpus uses its stored LQ)")

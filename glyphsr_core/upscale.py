@@ -1,12 +1,14 @@
-"""`upscale`: GLYPH-SR on one image without ComfyUI (diffusers).
+"""`upscale`: GLYPH-SR on one image without ComfyUI.
 
+    python -m glyphsr_core upscale IMAGE -o OUT.png                 # stage 1 only: Text Restore, no downloads
     python -m glyphsr_core upscale IMAGE -o OUT.png --scale 4 --base MODEL --scene-controlnet SCENE.safetensors
         --ts-controlnet TS.safetensors [--vlm DIR] [--steps 50 --cfg 7.5 --seed 0]
     python -m glyphsr_core upscale IMAGE -o OUT.png --base MODEL --scene-controlnet TILE.safetensors
         --shared-text-branch --restored R.png      # text branch without training: scene weights on R
 
-Writes the upscaled image and, beside it, `<OUT stem>_report.json` (OCR words, caption, the four
-prompts, the ping-pong schedule, settings).
+Stage 1 (the bundled Text Restore network) always runs; its result R is what OCR reads, so every
+later stage gets the better words. With `--base` the diffusion stages follow (diffusers). Writes the
+image and, beside it, `<OUT stem>_report.json` (OCR words, caption, prompts, schedule, settings).
 """
 
 from __future__ import annotations
@@ -21,13 +23,19 @@ logger = logging.getLogger(__name__)
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from .diffusion import SCHEDULERS
+    from .restore.cli_support import add_restorer_arguments
     from .schedule import SCHEDULES
 
     parser.add_argument("image", type=Path, help="low-quality input image")
     parser.add_argument("-o", "--out", type=Path, required=True, help="output image path (.png)")
-    parser.add_argument("--scale", type=float, default=4, help="upscale factor (default 4)")
-    parser.add_argument("--base", type=Path, required=True,
-                        help="base model: diffusers folder, or .safetensors checkpoint with --base-config")
+    parser.add_argument("--scale", type=float, default=4, help="upscale factor (default 4; 2, 4 or 8 without --base)")
+    parser.add_argument("--base", type=Path, default=None,
+                        help="base model: diffusers folder, or .safetensors checkpoint with --base-config "
+                             "(without it: Text Restore only)")
+    add_restorer_arguments(parser)
+    parser.add_argument("--ocr-source", choices=("restored", "lq"), default="restored",
+                        help="image OCR reads for the prompts, glyph map and mask: the Text Restore result "
+                             "(default) or the plain low-quality input")
     parser.add_argument("--base-config", type=Path, default=None,
                         help="local diffusers folder (configs + tokenizers) for a single-file --base")
     parser.add_argument("--scene-controlnet", type=Path, default=None,
@@ -98,12 +106,52 @@ def _caption_with_vlm(folder: Path, image, device: str, precision: str) -> str:
     return caption
 
 
+def _restore_stage(args: argparse.Namespace, image):
+    """Stage 1: the restored image R at the output scale (x8/x2 from the x4 net; other scales resized)."""
+    from PIL import Image
+
+    from .restore import restore_pil
+    from .restore.cli_support import load_cli_restorer
+
+    loaded = load_cli_restorer(args.restorer)
+    net_scale = 8 if args.scale > 4 else (4 if args.scale > 2 else 2)
+    restored = restore_pil(loaded.model, loaded.scale, image, net_scale, tile=args.tile, overlap=args.tile_overlap)
+    target = (max(1, round(image.width * args.scale)), max(1, round(image.height * args.scale)))
+    if restored.size != target:
+        restored = restored.resize(target, Image.Resampling.LANCZOS)
+    logger.info("Text Restore (%s): %dx%d -> %dx%d", loaded.path.name, image.width, image.height, *restored.size)
+    return restored, loaded
+
+
+def _run_restore_only(args: argparse.Namespace, image) -> int:
+    from .ocr import read_text
+
+    restored, loaded = _restore_stage(args, image)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    restored.save(args.out)
+    words = read_text(restored, min_confidence=args.min_confidence)
+    report = {"image": str(args.image), "output": str(args.out), "size": list(restored.size),
+              "stage": "text restore only (no --base)", "restorer": str(loaded.path), "ocr": words.to_dict(),
+              "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")}}
+    report_path = args.out.with_name(f"{args.out.stem}_report.json")
+    report_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"{restored.width}x{restored.height} -> {args.out} (Text Restore; add --base for the diffusion stages)")
+    print(f"words: {words.text or '(none)'}")
+    print(f"report: {report_path}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from .imageops import open_image_file
+
+    image = open_image_file(args.image)
+    if args.scale <= 0:
+        raise ValueError(f"--scale must be > 0, got {args.scale}")
+    if args.base is None:
+        return _run_restore_only(args, image)
     from .pipeline import GlyphSRPipeline
     from .schedule import PingPong
 
-    image = open_image_file(args.image)
     if args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
     pingpong = PingPong(schedule=args.schedule, switch_at=args.switch_at, pattern=args.pattern, cfg=args.cfg,
@@ -121,6 +169,11 @@ def run(args: argparse.Namespace) -> int:
                                           base_config=args.base_config, device=device, dtype=dtype,
                                           shared_text=args.shared_text_branch)
     text = _read_text(args.text, image.width, image.height) if args.text else None
+    if text is None and args.ocr_source == "restored":
+        from .ocr import read_text
+
+        restored, _ = _restore_stage(args, image)
+        text = read_text(restored, min_confidence=args.min_confidence)
 
     beta, beta_scene = args.beta, args.beta_scene
     if args.shared_text_branch:  # the restored image steers the letters, the scene branch everything else

@@ -19,6 +19,7 @@ folder_names_and_paths: dict[str, tuple[list[str], set[str]]] = {
     "checkpoints": ([os.path.join(models_dir, "checkpoints")], supported_pt_extensions),
     "controlnet": ([os.path.join(models_dir, "controlnet"), os.path.join(models_dir, "t2i_adapter")],
                    supported_pt_extensions),
+    "upscale_models": ([os.path.join(models_dir, "upscale_models")], supported_pt_extensions),
 }
 
 

@@ -1,0 +1,23 @@
+"""The `--restorer` options shared by `upscale`, `analyze` and `evaluate`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .model_file import BUNDLED_PATH, LoadedRestorer, RestorerFileError, load_restorer
+
+
+def add_restorer_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--restorer", type=Path, default=None,
+                        help=f"Text Restore model (.safetensors, any SR model spandrel reads; default: the bundled {BUNDLED_PATH.name})")
+    parser.add_argument("--tile", type=int, default=512, help="Text Restore tile size in input pixels (memory bound)")
+    parser.add_argument("--tile-overlap", type=int, default=32, help="input pixels shared by neighbouring tiles")
+
+
+def load_cli_restorer(path: Path | None) -> LoadedRestorer:
+    """The restorer named on the command line, or the bundled one (with a sentence if it is missing)."""
+    if path is None and not BUNDLED_PATH.is_file():
+        raise RestorerFileError(f"the bundled Text Restore model is missing ({BUNDLED_PATH}); reinstall the pack "
+                                "or pass --restorer FILE")
+    return load_restorer(path or BUNDLED_PATH)

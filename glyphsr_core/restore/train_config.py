@@ -1,0 +1,96 @@
+"""The `train-restorer` config: a YAML file checked whole before anything runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEGRADATIONS = ("bicubic", "realistic", "paper")
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """A synthetic corpus the run trains on; made with `make-corpus` settings when missing."""
+
+    out: Path
+    n: int
+    seed: int
+    degradation: str = "bicubic"
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class RestorerTrainConfig:
+    output: Path
+    corpora: tuple[CorpusSpec, ...]
+    validation: CorpusSpec
+    fonts: Path | None = None       # extra font folder; system fonts are never used (reproducible)
+    size: int = 512
+    seed: int = 0
+    num_feat: int = 64
+    num_conv: int = 8
+    iterations: int = 20000
+    patches: int = 12               # LR patches per step for the pixel losses
+    patch_size: int = 32            # LR pixels
+    words: int = 6                  # word crops per step for the recogniser loss
+    x8_fraction: float = 0.35       # steps whose input is the x8 LQ enlarged 2x with bicubic
+    lr: float = 2e-4
+    text_mask_weight: float = 3.0
+    edge_weight: float = 0.5
+    ctc_weight: float = 0.01
+    checkpoint_every: int = 200
+    validate_every: int = 500
+    validate_images: int = 20
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _corpus(entry: Any, where: str, base: Path) -> CorpusSpec:
+    if not isinstance(entry, dict) or not {"out", "n", "seed"} <= set(entry):
+        raise ValueError(f"{where}: expected a mapping with out, n, seed (and optional degradation, weight)")
+    spec = CorpusSpec(out=(base / str(entry["out"])), n=int(entry["n"]), seed=int(entry["seed"]),
+                      degradation=str(entry.get("degradation", "bicubic")), weight=float(entry.get("weight", 1.0)))
+    if spec.degradation not in DEGRADATIONS:
+        raise ValueError(f"{where}: degradation must be one of {', '.join(DEGRADATIONS)}, got {spec.degradation!r}")
+    if spec.n < 1 or spec.weight <= 0:
+        raise ValueError(f"{where}: n must be >= 1 and weight > 0")
+    return spec
+
+
+def load_restorer_config(path: str | Path, overrides: dict[str, Any] | None = None,
+                         base: Path | None = None) -> RestorerTrainConfig:
+    """Read and check a config; relative paths are taken from `base` (default: the current folder)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config not found: {path}")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    raw.update(overrides or {})
+    base = base or Path.cwd()
+    known = {f.name for f in fields(RestorerTrainConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known - {'extra'}))}")
+    for key in ("output", "corpora", "validation"):
+        if key not in raw:
+            raise ValueError(f"{path}: missing '{key}'")
+    if not isinstance(raw["corpora"], list) or not raw["corpora"]:
+        raise ValueError(f"{path}: 'corpora' must be a non-empty list")
+    values = dict(raw)
+    values["output"] = base / str(raw["output"])
+    values["corpora"] = tuple(_corpus(e, f"{path}: corpora[{i}]", base) for i, e in enumerate(raw["corpora"]))
+    values["validation"] = _corpus(raw["validation"], f"{path}: validation", base)
+    values["fonts"] = (base / str(raw["fonts"])) if raw.get("fonts") else None
+    config = RestorerTrainConfig(**values)
+    positive = ("iterations", "patches", "patch_size", "checkpoint_every", "validate_every", "validate_images", "num_feat", "num_conv")
+    for name in positive:
+        if int(getattr(config, name)) < 1:
+            raise ValueError(f"{path}: {name} must be at least 1, got {getattr(config, name)}")
+    if config.words < 0 or not 0.0 <= config.x8_fraction <= 1.0 or config.lr <= 0:
+        raise ValueError(f"{path}: words must be >= 0, x8_fraction in 0..1 and lr > 0")
+    if config.size % 8:
+        raise ValueError(f"{path}: size must be a multiple of 8, got {config.size}")
+    return config

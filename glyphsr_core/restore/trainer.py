@@ -1,0 +1,182 @@
+"""The `train-restorer` loop: bicubic start, pixel + edge + recogniser losses, resumable state.
+
+A long CPU run is stopped and resumed many times, so everything that decides the next step (weights,
+optimiser moments, step, the sampler's random state, validation history) is in `state.pt`, written
+atomically; loading it uses `weights_only=True`, so it cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .compact import CompactSR, init_as_bicubic
+from .model_file import save_restorer
+from .train_config import CorpusSpec, RestorerTrainConfig
+from .train_data import Sampler, load_train_images
+
+log = logging.getLogger(__name__)
+STATE = "state.pt"
+FINAL = "glyphsr_text_restore_x4.safetensors"
+
+
+@dataclass
+class TrainResult:
+    step: int
+    validation: list[dict[str, Any]] = field(default_factory=list)
+    weights: Path | None = None
+    seconds: float = 0.0
+
+
+def ensure_corpus(spec: CorpusSpec, size: int, fonts: Path | None) -> None:
+    """Make the corpus with `make-corpus` settings unless a complete one is already there."""
+    from ..data.corpus import CorpusConfig, make_corpus
+    from ..data.fonts import discover_fonts
+
+    if (spec.out / "metadata.jsonl").is_file():
+        return
+    log.info("making corpus %s (%d samples, seed %d, %s)", spec.out, spec.n, spec.seed, spec.degradation)
+    font_list, _ = discover_fonts(fonts, system=False)
+    config = CorpusConfig(out=spec.out, size=size, scales=(4, 8), seed=spec.seed, mode=spec.degradation,
+                          fonts=tuple(font_list))
+    config.validate()
+    make_corpus(config, spec.n, workers=2)
+
+
+def edge_loss(sr: torch.Tensor, hq: torch.Tensor) -> torch.Tensor:
+    """L1 between horizontal and vertical differences: keeps strokes where they are, sharp."""
+    dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
+    dy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
+    return (dx(sr) - dx(hq)).abs().mean() + (dy(sr) - dy(hq)).abs().mean()
+
+
+def _save_state(path: Path, model: CompactSR, optimiser: torch.optim.Optimizer, step: int,
+                rng: np.random.Generator, history: list[dict[str, Any]]) -> None:
+    partial = path.with_name(path.name + ".partial")
+    torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
+                "rng": json.dumps(rng.bit_generator.state), "history": json.dumps(history)}, partial)
+    partial.replace(path)
+
+
+def validate(model: CompactSR, images: list[Any], scales: tuple[int, ...] = (4, 8)) -> dict[str, float]:
+    """OCR word F1 of the restored held-out images, per scale (the figure the run is judged by)."""
+    from PIL import Image
+
+    from ..metrics import word_counts, WordCounts
+    from ..ocr import read_text
+    from .run import restore_pil
+
+    model.eval()
+    scores = {}
+    for scale in scales:
+        total = WordCounts()
+        for sample in images:
+            lq = Image.open(sample.lq_paths[scale]).convert("RGB")
+            out = restore_pil(model, model.scale, lq, scale, tile=1024, overlap=32)
+            total = total + word_counts(list(read_text(out).words), [w.text for w in sample.words])
+        scores[f"f1_x{scale}"] = round(total.f1, 4)
+    model.train()
+    return scores
+
+
+def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_minutes: float | None = None,
+                   progress: Callable[[int, int, dict[str, float]], None] | None = None) -> TrainResult:
+    """Train (or resume) and write `FINAL` into the output folder when the last step is done."""
+    from ..data.corpus import load_corpus
+    from .text_prior import ctc_word_loss, load_recogniser
+
+    start_time = time.monotonic()
+    config.output.mkdir(parents=True, exist_ok=True)
+    for spec in (*config.corpora, config.validation):
+        ensure_corpus(spec, config.size, config.fonts)
+    recogniser = load_recogniser() if config.ctc_weight > 0 and config.words > 0 else None
+    encode = recogniser.encode if recogniser else (lambda text: [1] * len(text))
+    sampler = Sampler(load_train_images(config.corpora, encode), config.x8_fraction)
+    held_out = load_corpus(config.validation.out)[: config.validate_images]
+
+    torch.manual_seed(config.seed)
+    model = CompactSR(config.num_feat, config.num_conv, scale=4)
+    init_as_bicubic(model, torch.Generator().manual_seed(config.seed))
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    rng = np.random.default_rng(config.seed)
+    step, history = 0, []
+    state_path = config.output / STATE
+    if resume and state_path.is_file():
+        state = torch.load(state_path, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        rng.bit_generator.state = json.loads(state["rng"])
+        step, history = int(state["step"]), json.loads(state["history"])
+        log.info("resumed %s at step %d", state_path, step)
+    elif resume:
+        log.info("no %s yet: starting from the beginning", state_path)
+
+    metadata = {"train_config": {k: str(v) for k, v in vars(config).items() if k != "extra"}}
+    log_file = (config.output / "log.jsonl").open("a", encoding="utf-8")
+    model.train()
+    window: list[float] = []
+    tick = time.monotonic()
+    try:
+        while step < config.iterations:
+            lr, hq, mask = sampler.patches(rng, config.patches, config.patch_size)
+            sr = model(lr)
+            weights = 1.0 + (config.text_mask_weight - 1.0) * mask
+            pixel = ((sr - hq).abs() * weights).mean()
+            edge = edge_loss(sr, hq)
+            loss = pixel + config.edge_weight * edge
+            terms = {"pixel": pixel.item(), "edge": edge.item()}
+            crops = sampler.words(rng, config.words)
+            if crops:
+                outputs = [model(c.lr[None])[0] for c in crops]
+                word_pixel = torch.stack([(o - c.hq).abs().mean() for o, c in zip(outputs, crops)]).mean()
+                loss = loss + word_pixel
+                terms["word_pixel"] = word_pixel.item()
+                if recogniser is not None:
+                    words = [o[:, c.box[1]:c.box[3], c.box[0]:c.box[2]] for o, c in zip(outputs, crops)]
+                    ctc = ctc_word_loss(recogniser, words, [c.ids for c in crops])
+                    loss = loss + config.ctc_weight * ctc
+                    terms["ctc"] = ctc.item()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            step += 1
+            window.append(loss.item())
+            if progress is not None:
+                progress(step, config.iterations, {"loss": float(np.mean(window[-50:])), **terms})
+            if step % config.checkpoint_every == 0 or step == config.iterations:
+                _save_state(state_path, model, optimiser, step, rng, history)
+                elapsed = time.monotonic() - tick
+                log_file.write(json.dumps({"step": step, "loss": float(np.mean(window)), **terms,
+                                           "steps_per_s": round(len(window) / max(elapsed, 1e-9), 3)}) + "\n")
+                log_file.flush()
+                window, tick = [], time.monotonic()
+            if step % config.validate_every == 0 or step == config.iterations:
+                scores = validate(model, held_out)
+                history.append({"step": step, **scores})
+                log_file.write(json.dumps({"step": step, "validation": scores}) + "\n")
+                log_file.flush()
+                save_restorer(model, config.output / f"step_{step:06d}.safetensors", {**metadata, "step": step, **scores})
+                _save_state(state_path, model, optimiser, step, rng, history)
+                log.info("step %d: validation %s", step, scores)
+            if max_minutes is not None and time.monotonic() - start_time > max_minutes * 60:
+                _save_state(state_path, model, optimiser, step, rng, history)
+                log.info("stopped after %.1f min at step %d; resume with --resume", max_minutes, step)
+                return TrainResult(step, history, None, time.monotonic() - start_time)
+    except KeyboardInterrupt:
+        _save_state(state_path, model, optimiser, step, rng, history)
+        log.info("interrupted at step %d; state saved, resume with --resume", step)
+        raise
+    finally:
+        log_file.close()
+    final = save_restorer(model, config.output / FINAL, {**metadata, "step": step, "validation": history})
+    return TrainResult(step, history, final, time.monotonic() - start_time)
