@@ -4,7 +4,7 @@
     python -m glyphsr_core upscale IMAGE -o OUT.png --scale 4 --base MODEL --scene-controlnet SCENE.safetensors
         --ts-controlnet TS.safetensors [--vlm DIR] [--steps 50 --cfg 7.5 --seed 0]
     python -m glyphsr_core upscale IMAGE -o OUT.png --base MODEL --scene-controlnet TILE.safetensors
-        --shared-text-branch --restored R.png      # text branch without training: scene weights on R
+        --shared-text-branch                         # text branch without training: scene weights on R
 
 Stage 1 (the bundled Text Restore network) always runs; its result R is what OCR reads, so every
 later stage gets the better words. With `--base` the diffusion stages follow (diffusers). Writes the
@@ -44,11 +44,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="TS-ControlNet bundle with the trained text branch (without it: scene branch only)")
     parser.add_argument("--shared-text-branch", action="store_true",
                         help="no trained text branch needed: the text branch runs the scene ControlNet's weights "
-                             "(loaded once) on the restored image (--restored); --beta defaults to 1 inside the "
-                             "text mask and --beta-scene to 0 outside it")
+                             "(loaded once) on the restored image R (Text Restore's, or --restored); --beta defaults "
+                             "to 1 inside the text mask and --beta-scene to 0 outside it")
     parser.add_argument("--restored", type=Path, default=None,
-                        help="the stage-1 restored image R of IMAGE: OCR reads it, and text branches that see "
-                             "'restored' (the shared one) take it as their hint")
+                        help="the restored image R of IMAGE, instead of running Text Restore: OCR reads it "
+                             "(--ocr-source restored), and text branches that see 'restored' (the shared one) take it "
+                             "as their hint")
     parser.add_argument("--vlm", type=Path, default=None, help="local VLM folder that writes the scene caption")
     parser.add_argument("--caption", default="", help="scene caption (skips the VLM)")
     parser.add_argument("--text", default=None,
@@ -151,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_restore_only(args, image)
     from .pipeline import GlyphSRPipeline
     from .schedule import PingPong
+    from .tscontrolnet import hint_image
 
     if args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
@@ -169,11 +171,13 @@ def run(args: argparse.Namespace) -> int:
                                           base_config=args.base_config, device=device, dtype=dtype,
                                           shared_text=args.shared_text_branch)
     text = _read_text(args.text, image.width, image.height) if args.text else None
-    if text is None and args.ocr_source == "restored":
+    sees_restored = pipeline.text_controlnet is not None and hint_image(pipeline.text_hint) == "restored"
+    if restored is None and (sees_restored or (text is None and args.ocr_source == "restored")):
+        restored, _ = _restore_stage(args, image)
+    if text is None:
         from .ocr import read_text
 
-        restored, _ = _restore_stage(args, image)
-        text = read_text(restored, min_confidence=args.min_confidence)
+        text = read_text(restored if args.ocr_source == "restored" else image, min_confidence=args.min_confidence)
 
     beta, beta_scene = args.beta, args.beta_scene
     if args.shared_text_branch:  # the restored image steers the letters, the scene branch everything else

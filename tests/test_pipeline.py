@@ -360,18 +360,25 @@ def test_shared_text_branch_runs_the_scene_weights_on_the_restored_image(sd15):
 
 
 def test_upscale_cli_with_the_shared_text_branch(tiny_files, tmp_path, capsys):
+    """R is Text Restore's result (here a bicubic-initialised restorer) or the --restored file."""
     from glyphsr_core.cli import main
+    from glyphsr_core.restore import save_restorer
+    from glyphsr_core.restore.compact import CompactSR, init_as_bicubic
 
     files = tiny_files["sd15"]
     _sign().save(tmp_path / "in.png")
     _sign((96, 64)).save(tmp_path / "restored.png")
+    net = CompactSR(num_feat=48, num_conv=1, scale=4)
+    init_as_bicubic(net)
+    restorer = save_restorer(net, tmp_path / "restorer.safetensors")
     out = tmp_path / "up.png"
     args = ["upscale", str(tmp_path / "in.png"), "-o", str(out), "--scale", "2", "--base", str(files["base"]),
             "--scene-controlnet", str(files["scene_controlnet"]), "--shared-text-branch", "--steps", "2",
             "--cfg", "3", "--text", "OPEN @ 0.1,0.2,0.8,0.7", "--device", "cpu"]
-    assert main(args) == 2
-    assert "sees the restored image" in capsys.readouterr().err
-    assert main(args + ["--restored", str(tmp_path / "restored.png")]) == 0
+    assert main(args + ["--restorer", str(tmp_path / "missing.safetensors")]) == 2
+    assert "missing.safetensors" in capsys.readouterr().err
+    assert main(args + ["--restorer", str(restorer)]) == 0
     assert Image.open(out).size == (48, 32)
+    assert main(args + ["--restored", str(tmp_path / "restored.png")]) == 0
     settings = json.loads((tmp_path / "up_report.json").read_text())["settings"]
     assert settings["shared_text_branch"] is True and settings["restored"].endswith("restored.png")
