@@ -20,7 +20,7 @@ from workflow_format import drawn_areas, to_screen, ui_to_api  # noqa: E402
 
 UI_FILES = sorted(workflow_graphs.UI_DIR.glob("*.json"))
 API_FILES = sorted(workflow_graphs.API_DIR.glob("*.api.json"))
-NAMES = ["glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm"]
+NAMES = ["glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm", "glyphsr_restore_x4"]
 
 
 @pytest.fixture(scope="module")
@@ -87,15 +87,54 @@ def test_every_node_sits_in_a_group_with_a_note(path):
 def test_upscale_workflows_run_the_whole_method():
     for name in ("glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_no_vlm"):
         types = [n["class_type"] for n in load(workflow_graphs.API_DIR / f"{name}.api.json").values()]
-        for needed in ("LoadImage", "ImageScaleBy", "GlyphSR_OCRExtract", "GlyphSR_BuildPrompts",
+        for needed in ("LoadImage", "GlyphSR_TextRestore", "ImageScaleBy", "GlyphSR_OCRExtract", "GlyphSR_BuildPrompts",
                        "GlyphSR_GlyphRender", "GlyphSR_ApplyTSControlNet", "VAEEncode", "GlyphSR_PingPongKSampler",
                        "VAEDecode", "GlyphSR_ColorFix", "GlyphSR_TextFidelity", "SaveImage"):
             assert needed in types, (name, needed)
         assert types.count("CLIPTextEncode") == 4
         assert ("GlyphSR_VLMCaption" in types) == (name != "glyphsr_no_vlm")
+        _check_stage_one_wiring(load(workflow_graphs.API_DIR / f"{name}.api.json"))
     ocr_only = [n["class_type"] for n in load(workflow_graphs.API_DIR / "glyphsr_ocr_prompts.api.json").values()]
     assert "GlyphSR_BuildPrompts" in ocr_only and "GlyphSR_VLMCaption" in ocr_only
     assert not {"CheckpointLoaderSimple", "GlyphSR_PingPongKSampler", "VAEDecode"} & set(ocr_only)
+
+
+def _only(prompt: dict, class_type: str) -> tuple[str, dict]:
+    found = [(k, n) for k, n in prompt.items() if n["class_type"] == class_type]
+    assert len(found) == 1, (class_type, len(found))
+    return found[0]
+
+
+def _check_stage_one_wiring(prompt: dict) -> None:
+    """OCR reads R; the scene branch sees the upscaled LQ, the text branch R; the shared text branch by
+    default; the mask acts (text branch inside, scene branch outside)."""
+    restore_id, restore = _only(prompt, "GlyphSR_TextRestore")
+    scale_id, _ = _only(prompt, "ImageScaleBy")
+    load_id, _ = _only(prompt, "LoadImage")
+    assert restore["inputs"]["image"] == [load_id, 0] and restore["inputs"]["scale"] == "4"
+    assert _only(prompt, "GlyphSR_OCRExtract")[1]["inputs"]["image"] == [restore_id, 0]
+    apply = _only(prompt, "GlyphSR_ApplyTSControlNet")[1]["inputs"]
+    assert apply["image"] == [scale_id, 0] and apply["text_image"] == [restore_id, 0]
+    assert isinstance(apply["text_mask"], list)
+    assert (apply["beta_text"], apply["beta_scene"]) == (1.0, 0.0)
+    loader = _only(prompt, "GlyphSR_TSControlNetLoader")[1]["inputs"]
+    assert loader["second_control_net"] == "shared: scene weights"
+    assert loader["control_net_name"] in {m["scene_controlnet"] for m in workflow_graphs.MODELS.values()}
+
+
+def test_restore_workflow_needs_nothing_beyond_the_pack():
+    prompt = load(workflow_graphs.API_DIR / "glyphsr_restore_x4.api.json")
+    types = sorted(n["class_type"] for n in prompt.values())
+    assert types == sorted(["LoadImage", "GlyphSR_TextRestore", "SaveImage", "GlyphSR_OCRExtract", "PreviewImage",
+                            "GlyphSR_TextFidelity", "PreviewAny", "MaskToImage", "PreviewImage"])
+    load_id, _ = _only(prompt, "LoadImage")
+    restore_id, restore = _only(prompt, "GlyphSR_TextRestore")
+    assert restore["inputs"]["model"] == "glyphsr_text_restore_x4.safetensors"
+    ocr_id, ocr = _only(prompt, "GlyphSR_OCRExtract")
+    assert ocr["inputs"]["image"] == [load_id, 0]  # the LQ reading is the reference
+    check = _only(prompt, "GlyphSR_TextFidelity")[1]["inputs"]
+    assert check["image"] == [restore_id, 0] and check["text"] == [ocr_id, 0]
+    assert _only(prompt, "SaveImage")[1]["inputs"]["images"] == [restore_id, 0]
 
 
 def test_core_snapshot_covers_the_core_nodes_used():

@@ -27,7 +27,7 @@ import workflow_graphs  # noqa: E402
 
 NODE_PATH = os.environ.get("GLYPHSR_NODE_PATH", "")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-NAMES = ["glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm"]
+NAMES = ["glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm", "glyphsr_restore_x4"]
 VIEWPORT = (1920, 1080)
 
 
@@ -73,8 +73,10 @@ def test_missing_models_dialog_offers_every_linked_file(name, frontend_report):
         entry = next((e for e in offered if e.startswith(label)), None)
         assert entry is not None, (label, offered)
         assert "not allowed" not in entry and "Only allowed" not in entry, entry
-    if name != "glyphsr_ocr_prompts":
+    if name not in ("glyphsr_ocr_prompts", "glyphsr_restore_x4"):  # the diffusion workflows
         assert any(label.startswith("controlnet / ") for label in linked)
+    else:  # no download needed: Text Restore's model comes with the pack
+        assert offered == []
 
 
 def _overlap(a, b) -> bool:

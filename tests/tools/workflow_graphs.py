@@ -39,6 +39,8 @@ MODELS = {
              "scene_controlnet_url": "https://huggingface.co/comfyanonymous/ControlNet-v1-1_fp16_safetensors/"
                                      "resolve/main/control_v11f1e_sd15_tile_fp16.safetensors?download=true"},
 }
+RESTORER = "glyphsr_text_restore_x4.safetensors"  # bundled with the pack (models/upscale_models)
+SHARED = "shared: scene weights"  # Load TS-ControlNet's second_control_net choice
 VLM_FOLDER = "Qwen2.5-VL-3B-Instruct"
 VLM_REPO = "Qwen/Qwen2.5-VL-3B-Instruct"
 INPUT_IMAGE = "example.png"
@@ -54,21 +56,26 @@ def _named(flow: Flow, title: str) -> str:
     return next(g.title for g in flow.groups if g.title.split(". ", 1)[1] == title)
 
 
-def _load(flow: Flow, models: dict) -> tuple:
-    g = _group(flow, "Load and upscale",
-                   "Pick the low-quality image. 'Upscale Image By' enlarges it to the target size (x4 here): "
-                   "diffusion restores detail at that size, and the ControlNets, glyph map and mask use it.", 0)
+def _load(flow: Flow, models: dict, upscale: bool = True) -> tuple:
+    note = ("Pick the low-quality image. Text Restore (stage 1, bundled with the pack, no download) enlarges it "
+            "x4 with a small text-aware network: R, whose letters are sharper. OCR reads R and the text branch "
+            "sees it.")
+    if upscale:
+        note += " 'Upscale Image By' gives the plain x4 image the scene branch sees, as in the paper."
+    g = _group(flow, "Load and restore", note, 0)
     image = flow.add("LoadImage", g, image=INPUT_IMAGE)
+    restored = flow.add("GlyphSR_TextRestore", g, title="Text Restore (R)", image=image[0], model=RESTORER,
+                        scale="4", tile_size=512, tile_overlap=32)
     upscaled = flow.add("ImageScaleBy", g, title="Upscale to the target size", image=image[0],
-                        upscale_method="lanczos", scale_by=models["lq_scale"])
-    return image, upscaled
+                        upscale_method="lanczos", scale_by=models["lq_scale"]) if upscale else None
+    return image, restored, upscaled
 
 
-def _read(flow: Flow, image) -> object:
+def _read(flow: Flow, image, what: str = "the restored image R") -> object:
     g = _group(flow, "Read the text (OCR)",
-                   "RapidOCR reads the words of the low-quality image, offline. Check the preview: if a word is "
-                   "wrong, copy 'json' into 'GlyphSR Text From String', fix it and connect that node's text "
-                   "instead. Raise ocr_scale for very small text.", 1)
+                   f"RapidOCR reads the words of {what}, offline. Check the preview: if a word is wrong, copy "
+                   "'json' into 'GlyphSR Text From String', fix it and connect that node's text instead. Raise "
+                   "ocr_scale for very small text.", 1)
     ocr = flow.add("GlyphSR_OCRExtract", g, image=image[0], min_confidence=0.5, ocr_scale="auto", mask_dilation=4)
     flow.add("PreviewImage", g, title="What OCR read", images=ocr["preview"])
     return ocr
@@ -98,18 +105,17 @@ def _prompts(flow: Flow, ocr, caption):
     return prompts
 
 
-def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
+def _diffuse(flow: Flow, models: dict, restored, upscaled, ocr, prompts) -> None:
     g = _group(flow, "Models",
-                   f"The {models['label']} checkpoint and the public {models['label']} tile ControlNet (the scene "
-                   f"branch) are linked: the Missing Models dialog downloads them into models/checkpoints and "
-                   f"models/controlnet. The text branch ({models['text_branch']}, a text-only TS-ControlNet "
-                   f"bundle, models/controlnet) is not published: train it with 'python -m glyphsr_core train', or "
-                   f"make a starter from the tile ControlNet with 'python -m glyphsr_core ts-bundle --scene TILE "
-                   f"--init-text-from-scene --glyph-channel --text-only'.", 0, row=1)
+                   f"The {models['label']} checkpoint and the public {models['label']} tile ControlNet are linked: "
+                   f"the Missing Models dialog downloads them into models/checkpoints and models/controlnet. "
+                   f"The text branch needs no file: '{SHARED}' runs the tile ControlNet's weights (loaded once) "
+                   f"on R. Upgrade: a trained text branch ('python -m glyphsr_core train') as second_control_net.",
+                   0, row=1)
     ckpt = flow.add("CheckpointLoaderSimple", g, ckpt_name=models["checkpoint"],
                     models=[{"name": models["checkpoint"], "url": models["checkpoint_url"], "directory": "checkpoints"}])
-    ts = flow.add("GlyphSR_TSControlNetLoader", g, control_net_name=models["text_branch"],
-                  second_control_net=models["scene_controlnet"], beta=-1.0,
+    ts = flow.add("GlyphSR_TSControlNetLoader", g, control_net_name=models["scene_controlnet"],
+                  second_control_net=SHARED, beta=-1.0,
                   models=[{"name": models["scene_controlnet"], "url": models["scene_controlnet_url"],
                            "directory": "controlnet"}])
 
@@ -121,15 +127,15 @@ def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
         conds[name] = flow.add("CLIPTextEncode", g, title=title, text=prompts[name], clip=ckpt["CLIP"])
 
     g = _group(flow, "TS-ControlNet",
-                   "The scene branch sees the upscaled image, the text branch the hint its bundle records. "
-                   "Inside the text mask the blend uses beta_text (-1 = the bundle's beta), outside it "
-                   "beta_scene (0: the scene branch alone), so the text branch steers the letters only. The "
-                   "glyph map feeds text branches made with a glyph channel; others ignore it.", 4)
+                   "The scene branch sees the upscaled image (image), the text branch R (text_image). Inside the "
+                   "text mask the blend is beta_text (1: the text branch), outside it beta_scene (0: the scene "
+                   "branch), so R steers the letters and nothing else. The glyph map feeds trained text "
+                   "branches made with a glyph channel; the shared branch ignores it.", 4)
     glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=upscaled[0], width=1024, height=1024,
                      mask_dilation=8, font_path="")
     apply = flow.add("GlyphSR_ApplyTSControlNet", g, control_net=ts["control_net"], image=upscaled[0],
-                     glyph=glyph["glyph"], text_mask=glyph["mask"], vae=ckpt["VAE"],
-                     beta_text=-1.0, beta_scene=0.0, strength=1.0, start_percent=0.0, end_percent=1.0,
+                     text_image=restored[0], glyph=glyph["glyph"], text_mask=glyph["mask"], vae=ckpt["VAE"],
+                     beta_text=1.0, beta_scene=0.0, strength=1.0, start_percent=0.0, end_percent=1.0,
                      **{name: cond[0] for name, cond in conds.items()})
 
     g = _group(flow, "Ping-pong sampling",
@@ -161,21 +167,38 @@ def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
 def upscale_flow(name: str, base: str, with_vlm: bool) -> Flow:
     flow = Flow(name)
     models = MODELS[base]
-    image, upscaled = _load(flow, models)
-    ocr = _read(flow, image)
-    caption = _caption(flow, image, ocr) if with_vlm else None
+    image, restored, upscaled = _load(flow, models)
+    ocr = _read(flow, restored)
+    caption = _caption(flow, restored, ocr) if with_vlm else None
     prompts = _prompts(flow, ocr, caption)
-    _restore(flow, models, upscaled, ocr, prompts)
+    _diffuse(flow, models, restored, upscaled, ocr, prompts)
+    return flow
+
+
+def restore_flow() -> Flow:
+    """Stage 1 alone: needs no file beyond the pack."""
+    flow = Flow("glyphsr_restore_x4")
+    image, restored, _ = _load(flow, MODELS["sd15"], upscale=False)
+    flow.add("SaveImage", _named(flow, "Load and restore"), images=restored[0], filename_prefix="glyphsr_restored")
+    lq = _read(flow, image, what="the low-quality image (the words R must keep)")
+    g = _group(flow, "Check the text",
+                   "The Text Fidelity Check reads R and compares it with the low-quality image's words: kept, "
+                   "changed, missing or invented (F1 1.0 = all kept); the mask shows where words changed.", 2)
+    check = flow.add("GlyphSR_TextFidelity", g, image=restored[0], text=lq["text"], min_confidence=0.5,
+                     ocr_scale="auto", min_overlap=0.3, mask_dilation=4)
+    flow.add("PreviewAny", g, title="Text fidelity report", source=check["report"])
+    changed = flow.add("MaskToImage", g, mask=check["changed_mask"])
+    flow.add("PreviewImage", g, title="Where words changed", images=changed[0])
     return flow
 
 
 def ocr_prompts_flow() -> Flow:
     flow = Flow("glyphsr_ocr_prompts")
     models = MODELS["sd15"]
-    image, upscaled = _load(flow, models)
-    ocr = _read(flow, image)
+    image, restored, _ = _load(flow, models, upscale=False)
+    ocr = _read(flow, restored)
     flow.add("PreviewAny", _named(flow, "Read the text (OCR)"), title="OCR JSON", source=ocr["json"])
-    caption = _caption(flow, image, ocr, column=0, row=1)
+    caption = _caption(flow, restored, ocr, column=0, row=1)
     prompts = _prompts(flow, ocr, caption)
     g = _group(flow, "The four prompts",
                    "Exactly what each CLIP Text Encode would receive.", 3)
@@ -184,7 +207,7 @@ def ocr_prompts_flow() -> Flow:
     g = _group(flow, "Glyph map and mask",
                    "What the text branch will see: the words redrawn white on black where OCR found them, and "
                    "the mask where beta_text applies.", 4)
-    glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=upscaled[0], width=1024, height=1024,
+    glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=restored[0], width=1024, height=1024,
                      mask_dilation=8, font_path="")
     flow.add("PreviewImage", g, title="Glyph map", images=glyph["glyph"])
     mask = flow.add("MaskToImage", g, mask=glyph["mask"])
@@ -196,7 +219,8 @@ def all_flows() -> list[Flow]:
     return [upscale_flow("glyphsr_sdxl_x4", "sdxl", with_vlm=True),
             upscale_flow("glyphsr_sd15_x4", "sd15", with_vlm=True),
             ocr_prompts_flow(),
-            upscale_flow("glyphsr_no_vlm", "sd15", with_vlm=False)]
+            upscale_flow("glyphsr_no_vlm", "sd15", with_vlm=False),
+            restore_flow()]
 
 
 def core_node_types() -> set[str]:
