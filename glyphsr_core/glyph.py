@@ -2,8 +2,10 @@
 
 The glyph map draws every located word white on black, stretched to fill its quad (so it covers
 the same pixels as the word in the low-quality image, whatever the original font); rotation and
-slight perspective follow the quad. The same renderer makes the training corpus' glyph maps, so
-the text branch sees at inference exactly what it saw in training.
+slight perspective follow the quad. Words in any script are drawn with the font chain of
+`textfonts` (per-character fallback, missing characters logged, never a tofu box). The same
+renderer makes the training corpus' glyph maps, so the text branch sees at inference exactly what
+it saw in training.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
+from .textfonts import render_text
 from .types import OcrResult, TextRegion
 
 #: words are drawn at least this many pixels tall before warping, so small quads stay legible
@@ -27,7 +30,7 @@ class FontError(ValueError):
 
 @lru_cache(maxsize=64)
 def load_font(font_path: str | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """A TrueType font at `size` px; Pillow's bundled scalable font when no path is given."""
+    """A TrueType font at `size` px; Pillow's bundled scalable font (ASCII only) when no path is given."""
     if not font_path:
         return ImageFont.load_default(size=size)
     if not os.path.isfile(font_path):
@@ -65,11 +68,11 @@ def render_word(region: TextRegion, width: int, height: int, font_path: str | No
     quad_h = (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2.0
     if quad_w < 1.0 or quad_h < 1.0:
         return None
-    font = load_font(font_path, max(MIN_RENDER_HEIGHT, int(math.ceil(quad_h))))
-    left, top, right, bottom = font.getbbox(region.text)
-    text_w, text_h = max(1, right - left), max(1, bottom - top)
-    text_image = Image.new("L", (text_w, text_h), 0)
-    ImageDraw.Draw(text_image).text((-left, -top), region.text, fill=255, font=font)
+    size = max(MIN_RENDER_HEIGHT, int(math.ceil(quad_h)))
+    if font_path:
+        load_font(font_path, size)  # a clear FontError for a bad path
+    text_image = render_text(region.text, size, font_path or None)
+    text_w, text_h = text_image.size
 
     x0, y0 = int(math.floor(q[:, 0].min())), int(math.floor(q[:, 1].min()))
     x1, y1 = int(math.ceil(q[:, 0].max())), int(math.ceil(q[:, 1].max()))

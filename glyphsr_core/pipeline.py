@@ -335,7 +335,8 @@ class GlyphSRPipeline:
 
     # ----------------------------------------------------------------------------------------------
     def upscale(self, image: Any, *, scale: float = 4, caption: str = "", captioner: Any = None,
-                text: OcrResult | None = None, min_confidence: float = 0.5, max_words: int = 24,
+                text: OcrResult | None = None, ocr_image: Any = None, min_confidence: float = 0.5,
+                word_filter: str = "standard", max_words: int = 24,
                 steps: int = DEFAULT_STEPS, pingpong: PingPong = DEFAULT_PINGPONG, seed: int = 0,
                 scheduler: str = "euler", beta: float | None = None, beta_scene: float | None = None,
                 mask_dilation: int = 8, controlnet_scale: float = 1.0, color_fix: str = "wavelet",
@@ -343,11 +344,13 @@ class GlyphSRPipeline:
                 callback: Callable[[int, int, str], None] | None = None) -> UpscaleResult:
         """Upscale one image the GLYPH-SR way (see the module docstring).
 
-        `text` replaces OCR (user-corrected words); `captioner` (glyphsr_core.vlm) writes the caption
-        when `caption` is empty. `beta_scene` set -> mask fusion: beta inside the dilated text mask,
-        `beta_scene` outside. `color_fix` is "wavelet", "adain" or "none". `restored` (the stage-1
-        restored image R, any size; resized to the working size) is what OCR reads and, for text
-        branches with text_hint 'restored' (the shared branch), the text branch's hint.
+        `text` replaces OCR (user-corrected words); otherwise OCR reads `ocr_image` (the Text Restore
+        result R, any size) or, without it, the LQ input; OCR words go through `word_filter`
+        (glyphsr_core.ocr.hygiene; the dropped ones are in `info["ocr_dropped"]`); `captioner`
+        (glyphsr_core.vlm) writes the caption when `caption` is empty. `beta_scene` set -> mask fusion:
+        beta inside the dilated text mask, `beta_scene` outside. `color_fix` is "wavelet", "adain" or
+        "none". `restored` (the stage-1 restored image R, any size; resized to the working size) is the
+        hint of text branches with text_hint 'restored' (the shared branch).
         """
         from PIL import Image
 
@@ -371,10 +374,12 @@ class GlyphSRPipeline:
             raise PipelineInputError(f"this text branch (text_hint {self.text_hint!r}) sees the restored image: "
                                      f"pass the stage-1 restored image (--restored)")
 
+        dropped: tuple = ()
         if text is None:
-            from .ocr import read_text
+            from .ocr import filter_words, read_text
 
-            text = read_text(restored if restored is not None else lq, min_confidence=min_confidence)
+            source = lq if ocr_image is None else to_pil_rgb(ocr_image)
+            text, dropped = filter_words(read_text(source, min_confidence=min_confidence), word_filter)
         if not caption and captioner is not None:
             caption = captioner.caption([lq])[0]
         prompts = build_prompts(caption, text, max_words=max_words)
@@ -408,7 +413,8 @@ class GlyphSRPipeline:
             result = result.resize(target, Image.Resampling.BICUBIC)
         return UpscaleResult(image=result, ocr=text, caption=caption, prompts=prompts,
                              schedule=pingpong.branches(max(1, min(int(steps * denoise), steps))), size=target,
-                             info={"work_size": work, "words_dropped": list(prompts.words_dropped)})
+                             info={"work_size": work, "words_dropped": list(prompts.words_dropped),
+                                   "ocr_dropped": [d.to_dict() for d in dropped]})
 
 
 def _missing_message(what: str, path: Path) -> str:

@@ -9,6 +9,7 @@ authors' prompts put words last and most never reached the UNet. Words are dedup
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from .types import OcrResult, TextRegion
@@ -82,11 +83,12 @@ def location_phrase(region: TextRegion) -> str | None:
 def quote_word(word: str, escape_weights: bool = False) -> str:
     """A word in double quotes, safe inside a prompt.
 
-    Inner double quotes become single quotes (so the quoting stays balanced) and whitespace is
-    collapsed. With `escape_weights`, brackets are escaped for ComfyUI's `(word:1.2)` syntax, which
-    would otherwise re-weight or swallow words like "(OPEN)".
+    The word keeps its exact characters (any script), NFC-normalised; inner double quotes become
+    single quotes (so the quoting stays balanced) and whitespace is collapsed. With
+    `escape_weights`, brackets are escaped for ComfyUI's `(word:1.2)` syntax, which would
+    otherwise re-weight or swallow words like "(OPEN)".
     """
-    cleaned = re.sub(r"\s+", " ", word.replace('"', "'")).strip()
+    cleaned = re.sub(r"\s+", " ", unicodedata.normalize("NFC", word).replace('"', "'")).strip()
     if escape_weights:
         cleaned = re.sub(r"([\\()\[\]])", r"\\\1", cleaned)
     return f'"{cleaned}"'

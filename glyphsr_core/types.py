@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -43,11 +44,17 @@ class TextRegion:
 
     `quad` is four (x, y) points, clockwise from the top-left corner of the text as read, in
     0..1 fractions of the image; `None` when the position is unknown (words typed by hand).
+    `text` is kept NFC-normalised, so "é" typed, pasted or read is the same character everywhere
+    (prompts, JSON, glyph map, word matching).
     """
 
     text: str
     confidence: float = 1.0
     quad: Quad | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.text, str) and not unicodedata.is_normalized("NFC", self.text):
+            object.__setattr__(self, "text", unicodedata.normalize("NFC", self.text))
 
     @property
     def box(self) -> Box | None:

@@ -8,7 +8,8 @@
 
 Stage 1 (the bundled Text Restore network) always runs; its result R is what OCR reads, so every
 later stage gets the better words. With `--base` the diffusion stages follow (diffusers). Writes the
-image and, beside it, `<OUT stem>_report.json` (OCR words, caption, prompts, schedule, settings).
+image and, beside it, `<OUT stem>_report.json` (OCR words, caption, prompts, schedule, settings;
+`ocr_dropped`: the tokens `--word-filter` left out).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from .analyze import add_word_filter_argument
     from .diffusion import SCHEDULERS
     from .restore.cli_support import add_restorer_arguments
     from .schedule import SCHEDULES
@@ -73,6 +75,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--color-fix", choices=("wavelet", "adain", "none"), default="wavelet")
     parser.add_argument("--min-confidence", type=float, default=0.5, help="drop OCR words read with lower confidence")
     parser.add_argument("--max-words", type=int, default=24, help="most distinct words in the text prompt")
+    add_word_filter_argument(parser)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                         help="weights and math: auto = fp16 on CUDA, fp32 on CPU (half precision is very slow on CPUs)")
@@ -125,14 +128,15 @@ def _restore_stage(args: argparse.Namespace, image):
 
 
 def _run_restore_only(args: argparse.Namespace, image) -> int:
-    from .ocr import read_text
+    from .ocr import filter_words, read_text
 
     restored, loaded = _restore_stage(args, image)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     restored.save(args.out)
-    words = read_text(restored, min_confidence=args.min_confidence)
+    words, dropped = filter_words(read_text(restored, min_confidence=args.min_confidence), args.word_filter)
     report = {"image": str(args.image), "output": str(args.out), "size": list(restored.size),
               "stage": "text restore only (no --base)", "restorer": str(loaded.path), "ocr": words.to_dict(),
+              "ocr_dropped": [d.to_dict() for d in dropped],
               "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")}}
     report_path = args.out.with_name(f"{args.out.stem}_report.json")
     report_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -174,10 +178,6 @@ def run(args: argparse.Namespace) -> int:
     sees_restored = pipeline.text_controlnet is not None and hint_image(pipeline.text_hint) == "restored"
     if restored is None and (sees_restored or (text is None and args.ocr_source == "restored")):
         restored, _ = _restore_stage(args, image)
-    if text is None:
-        from .ocr import read_text
-
-        text = read_text(restored if args.ocr_source == "restored" else image, min_confidence=args.min_confidence)
 
     beta, beta_scene = args.beta, args.beta_scene
     if args.shared_text_branch:  # the restored image steers the letters, the scene branch everything else
@@ -188,7 +188,9 @@ def run(args: argparse.Namespace) -> int:
         logger.info("step %d/%d (%s)", step + 1, total, branch)
 
     result = pipeline.upscale(image, scale=args.scale, caption=caption, text=text,
-                              min_confidence=args.min_confidence, max_words=args.max_words, steps=args.steps,
+                              ocr_image=restored if args.ocr_source == "restored" else None,
+                              min_confidence=args.min_confidence, word_filter=args.word_filter,
+                              max_words=args.max_words, steps=args.steps,
                               pingpong=pingpong, seed=args.seed, scheduler=args.scheduler, beta=beta,
                               beta_scene=beta_scene, mask_dilation=args.mask_dilation,
                               controlnet_scale=args.strength, color_fix=args.color_fix, denoise=args.denoise,
@@ -197,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     result.image.save(args.out)
     report = {
         "image": str(args.image), "output": str(args.out), "size": list(result.size),
-        "ocr": result.ocr.to_dict(), "caption": result.caption,
+        "ocr": result.ocr.to_dict(), "ocr_dropped": result.info.get("ocr_dropped", []), "caption": result.caption,
         "prompts": {"scene_positive": result.prompts.scene_positive, "scene_negative": result.prompts.scene_negative,
                     "text_positive": result.prompts.text_positive, "text_negative": result.prompts.text_negative},
         "words_dropped": list(result.prompts.words_dropped), "schedule": result.schedule,

@@ -28,7 +28,9 @@ class GlyphRender:
                 "mask_dilation": ("INT", {"default": 0, "min": 0, "max": 256, "step": 1,
                                           "tooltip": "Grow the mask by this many pixels."}),
                 "font_path": ("STRING", {"default": "",
-                                         "tooltip": "A .ttf/.otf file; empty uses Pillow's built-in font."}),
+                                         "tooltip": "A .ttf/.otf/.ttc drawn first; characters it lacks and "
+                                                    "empty: Pillow's font for ASCII, the pack's Noto Sans, then "
+                                                    "the machine's CJK/Hangul fonts."}),
             },
             "optional": {
                 "reference": ("IMAGE", {"tooltip": "Render at this image's size (e.g. the upscaled input)."}),

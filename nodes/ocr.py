@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import torch
 
 from ..glyphsr_core.glyph import render_text_mask
 from ..glyphsr_core.imageops import check_comfy_images, comfy_to_pil, masks_to_comfy, pil_to_comfy
-from ..glyphsr_core.ocr import OCR_SCALES, read_text
+from ..glyphsr_core.ocr import DEFAULT_WORD_FILTER, OCR_SCALES, WORD_FILTERS, filter_words, read_text
 from ..glyphsr_core.preview import draw_ocr_preview
 from ..glyphsr_core.textinput import parse_text_input
-from ..glyphsr_core.types import results_to_json
 from .runtime import CATEGORY, check_interrupt, output_device, progress_bar
 
 logger = logging.getLogger(__name__)
@@ -22,7 +22,9 @@ TEXT_TYPE = "GLYPHSR_TEXT"
 class OCRExtract:
     DESCRIPTION = (
         "Reads the words of each image (RapidOCR, offline): word boxes in reading order as GLYPHSR_TEXT, "
-        "the same as editable JSON, a mask of the text regions and a preview with the words drawn."
+        "the same as editable JSON, a mask of the text regions and a preview with the words drawn. "
+        "The word filter drops pictograms, stray symbols and one-letter misreads (listed under 'dropped' "
+        "in the JSON and outlined in red in the preview)."
     )
 
     @classmethod
@@ -37,35 +39,50 @@ class OCRExtract:
                                                             "under 1024 px so small text can be read."}),
                 "mask_dilation": ("INT", {"default": 4, "min": 0, "max": 256, "step": 1,
                                           "tooltip": "Grow the text mask by this many pixels."}),
-            }
+            },
+            "optional": {
+                "word_filter": (list(WORD_FILTERS), {
+                    "default": DEFAULT_WORD_FILTER,
+                    "tooltip": "standard: drop tokens that are not words (symbols or punctuation only, one "
+                               "character read below 0.8 confidence, a lone character of another script "
+                               "among words, e.g. a pictogram read as '穴'). off: keep every token."}),
+            },
         }
 
     RETURN_TYPES = (TEXT_TYPE, "STRING", "MASK", "IMAGE")
     RETURN_NAMES = ("text", "json", "mask", "preview")
     OUTPUT_TOOLTIPS = (
         "Words with boxes, one result per image.",
-        "The result as JSON; edit it and feed it to 'GlyphSR Text From String' to correct the OCR.",
+        "The result as JSON (with the tokens the word filter dropped under 'dropped'); edit it and feed it "
+        "to 'GlyphSR Text From String' to correct the OCR.",
         "Text regions at the input resolution.",
         "The input with the words outlined and labelled.",
     )
     FUNCTION = "extract"
     CATEGORY = CATEGORY
 
-    def extract(self, image: torch.Tensor, min_confidence: float, ocr_scale: str, mask_dilation: int):
+    def extract(self, image: torch.Tensor, min_confidence: float, ocr_scale: str, mask_dilation: int,
+                word_filter: str = DEFAULT_WORD_FILTER):
         images = comfy_to_pil(image, "image")
         pbar = progress_bar(len(images))
-        results, masks, previews = [], [], []
+        results, masks, previews, records = [], [], [], []
         for index, pil in enumerate(images):
             check_interrupt()
-            result = read_text(pil, min_confidence=min_confidence, ocr_scale=ocr_scale)
+            result, dropped = filter_words(read_text(pil, min_confidence=min_confidence, ocr_scale=ocr_scale),
+                                           word_filter)
+            if dropped:
+                logger.info("GlyphSR OCR: image %d of %d, word filter dropped %s", index + 1, len(images),
+                            "; ".join(f"{d.region.text!r} ({d.reason})" for d in dropped))
             if not result.regions:
                 logger.info("GlyphSR OCR: no text found in image %d of %d", index + 1, len(images))
             results.append(result)
+            records.append({**result.to_dict(), "dropped": [d.to_dict() for d in dropped]})
             masks.append(render_text_mask(result, pil.width, pil.height, mask_dilation))
-            previews.append(draw_ocr_preview(pil, result))
+            previews.append(draw_ocr_preview(pil, result, [(d.region, d.reason) for d in dropped]))
             pbar.update_absolute(index + 1)
         device = output_device()
-        return (results, results_to_json(results), masks_to_comfy(masks).to(device), pil_to_comfy(previews).to(device))
+        return (results, json.dumps(records, ensure_ascii=False, indent=2), masks_to_comfy(masks).to(device),
+                pil_to_comfy(previews).to(device))
 
 
 class TextFromString:

@@ -15,10 +15,11 @@ from PIL import Image
 from ..imageops import to_rgb_uint8
 from ..types import OcrResult, TextRegion
 from .engine import DetectedWord, OcrEngine, OcrUnavailableError
+from .hygiene import DEFAULT_WORD_FILTER, WORD_FILTERS, DroppedWord, filter_words
 from .reading import reading_order
 
-__all__ = ["OCR_SCALES", "DetectedWord", "OcrEngine", "OcrUnavailableError", "get_engine", "read_text",
-           "resolve_ocr_scale"]
+__all__ = ["DEFAULT_WORD_FILTER", "OCR_SCALES", "WORD_FILTERS", "DetectedWord", "DroppedWord", "OcrEngine",
+           "OcrUnavailableError", "filter_words", "get_engine", "read_text", "resolve_ocr_scale"]
 
 OCR_SCALES = ("auto", "1", "2", "3", "4")
 #: `auto` enlarges images whose longer side is below this, so small glyphs reach the recogniser
@@ -67,7 +68,7 @@ def read_text(
     ocr_scale: str | float = "auto",
     engine: OcrEngine | None = None,
 ) -> OcrResult:
-    """OCR one image into words with normalised quads, in reading order.
+    """OCR one image into words with normalised quads, in reading order; text NFC-normalised.
 
     `image` is a PIL image or an HxW / HxWxC array (uint8, or float in 0..1; RGBA is composited
     over white). Images too small to hold text give an empty result rather than an error.

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .engine import DetectedWord, OcrUnavailableError
+from .scripts import is_cjk_word
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +45,37 @@ class RapidOcrEngine:
         for line_index, (line_text, line_score, line_box) in enumerate(zip(output.txts, output.scores, output.boxes)):
             line_words = word_results[line_index] if word_results is not None else ()
             if line_words and all(w[2] is not None for w in line_words):
-                for text, score, box in line_words:
-                    if text.strip() and float(score) >= min_confidence:
-                        words.append(DetectedWord(text.strip(), float(score), _quad(box), line_index))
+                words.extend(_join_cjk([DetectedWord(text.strip(), float(score), _quad(box), line_index)
+                                        for text, score, box in line_words
+                                        if text.strip() and float(score) >= min_confidence], line_text))
             else:
                 words.extend(_split_line(line_text, float(line_score), line_box, line_index, min_confidence))
         return words
+
+
+def _join_cjk(words: list[DetectedWord], line_text: str) -> list[DetectedWord]:
+    """Rejoin CJK characters that RapidOCR boxes one by one ("東", "京", "駅" -> "東京駅").
+
+    Only neighbours that touch in the line's text (no space between them) and are both CJK are
+    joined: Chinese and Japanese write words without spaces, so the run is the word.
+    """
+    joined: list[DetectedWord] = []
+    cursor, previous_end = 0, -1
+    for word in words:
+        start = line_text.find(word.text, cursor)
+        if start < 0:
+            joined.append(word)
+            previous_end = -1
+            continue
+        cursor = start + len(word.text)
+        last = joined[-1] if joined else None
+        if last is not None and start == previous_end and is_cjk_word(last.text) and is_cjk_word(word.text):
+            quad = [last.quad[0], word.quad[1], word.quad[2], last.quad[3]]
+            joined[-1] = DetectedWord(last.text + word.text, min(last.confidence, word.confidence), quad, word.line)
+        else:
+            joined.append(word)
+        previous_end = cursor
+    return joined
 
 
 def _quad(box: Any) -> list[tuple[float, float]]:

@@ -42,7 +42,7 @@ def recogniser_path() -> Path:
     return found[-1]
 
 
-def _import_onnx2torch():  # noqa: ANN202 - a module
+def import_onnx2torch():  # noqa: ANN202 - a module
     """Import onnx2torch; it imports torchvision only for its NMS / RoIAlign converters.
 
     The recogniser has neither op. Where torchvision is not installed (it does not install beside
@@ -95,7 +95,7 @@ def load_recogniser(path: Path | None = None) -> Recogniser:
     import onnx
     from onnx import helper
 
-    onnx2torch = _import_onnx2torch()
+    onnx2torch = import_onnx2torch()
     model = onnx.load(str(path or recogniser_path()))
     for node in model.graph.node:  # onnx2torch has no auto_pad=SAME_UPPER; these are 2x2, stride 1
         for attribute in list(node.attribute):

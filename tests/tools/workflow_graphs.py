@@ -76,7 +76,8 @@ def _read(flow: Flow, image, what: str = "the restored image R") -> object:
                    f"RapidOCR reads the words of {what}, offline. Check the preview: if a word is wrong, copy "
                    "'json' into 'GlyphSR Text From String', fix it and connect that node's text instead. Raise "
                    "ocr_scale for very small text.", 1)
-    ocr = flow.add("GlyphSR_OCRExtract", g, image=image[0], min_confidence=0.5, ocr_scale="auto", mask_dilation=4)
+    ocr = flow.add("GlyphSR_OCRExtract", g, image=image[0], min_confidence=0.5, ocr_scale="auto", mask_dilation=4,
+                   word_filter="standard")
     flow.add("PreviewImage", g, title="What OCR read", images=ocr["preview"])
     return ocr
 

@@ -1,0 +1,117 @@
+"""train-restorer: the text prior reads letters, a run resumes exactly, the config is checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from glyphsr_core.restore.text_prior import TextPriorUnavailableError, import_onnx2torch
+from glyphsr_core.restore.train_config import load_restorer_config
+
+try:
+    import_onnx2torch()
+except TextPriorUnavailableError as exc:  # CI installs it (requirements-nodeps.txt)
+    pytest.skip(f"the text prior needs onnx + onnx2torch: {exc}", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def recogniser():
+    from glyphsr_core.restore.text_prior import load_recogniser
+
+    return load_recogniser()
+
+
+def _word_crop(text: str, height: int = 40) -> torch.Tensor:
+    font = ImageFont.load_default(size=height - 10)
+    width = int(font.getlength(text)) + 12
+    image = Image.new("RGB", (width, height), "white")
+    ImageDraw.Draw(image).text((6, 4), text, fill="black", font=font)
+    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
+
+
+def test_recogniser_matches_onnxruntime(recogniser):
+    import onnxruntime as ort
+
+    from glyphsr_core.restore.text_prior import recogniser_batch, recogniser_path
+
+    batch = recogniser_batch([_word_crop("OPEN")])
+    session = ort.InferenceSession(str(recogniser_path()), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {session.get_inputs()[0].name: batch.numpy()})[0]
+    with torch.no_grad():
+        assert np.abs(recogniser.module(batch).numpy() - expected).max() < 1e-4
+
+
+def test_ctc_loss_is_low_for_the_right_word_and_reaches_the_pixels(recogniser):
+    from glyphsr_core.restore.text_prior import ctc_word_loss
+
+    crop = _word_crop("SALE").requires_grad_(True)
+    right = ctc_word_loss(recogniser, [crop], [recogniser.encode("SALE")])
+    wrong = ctc_word_loss(recogniser, [crop], [recogniser.encode("KX42")])
+    blank = ctc_word_loss(recogniser, [torch.ones_like(crop)], [recogniser.encode("SALE")])
+    assert right.item() < 0.5 < wrong.item() and blank.item() > 1.0
+    right.backward()
+    assert crop.grad is not None and crop.grad.abs().sum() > 0
+
+
+def test_encode_refuses_characters_outside_the_alphabet(recogniser):
+    assert recogniser.encode("") is None
+    assert recogniser.encode("\u2603\u2603") is None  # snowmen
+    ids = recogniser.encode("Ab1")
+    assert [recogniser.alphabet[i] for i in ids] == ["A", "b", "1"] and 0 not in ids
+
+
+def _tiny_config(tmp_path: Path, output: str, iterations: int) -> Path:
+    path = tmp_path / f"{output}.yaml"
+    path.write_text(f"""
+output: {tmp_path / output}
+size: 128
+corpora:
+  - {{out: {tmp_path / 'corpus_a'}, n: 3, seed: 1, degradation: bicubic}}
+  - {{out: {tmp_path / 'corpus_b'}, n: 2, seed: 2, degradation: realistic, weight: 0.5}}
+validation: {{out: {tmp_path / 'corpus_val'}, n: 1, seed: 3, degradation: bicubic}}
+num_feat: 48
+num_conv: 2
+iterations: {iterations}
+patches: 2
+patch_size: 16
+words: 2
+checkpoint_every: 2
+validate_every: 100
+validate_images: 1
+""", encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path):
+    from glyphsr_core.restore import load_restorer
+    from glyphsr_core.restore.trainer import FINAL, train_restorer
+
+    straight = train_restorer(load_restorer_config(_tiny_config(tmp_path, "straight", 4)))
+    first = train_restorer(load_restorer_config(_tiny_config(tmp_path, "resumed", 2)))
+    assert first.step == 2 and (tmp_path / "resumed" / "state.pt").is_file()
+    resumed = train_restorer(load_restorer_config(_tiny_config(tmp_path, "resumed", 4)), resume=True)
+    assert straight.step == resumed.step == 4
+    a = load_restorer(tmp_path / "straight" / FINAL).model.state_dict()
+    b = load_restorer(tmp_path / "resumed" / FINAL).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    start = load_restorer(tmp_path / "resumed" / FINAL)
+    assert start.metadata["step"] == 4 and [v["step"] for v in start.metadata["validation"]] == [2, 4]
+    assert {"f1_x4", "f1_x8"} <= set(start.metadata["validation"][-1])
+
+
+@pytest.mark.parametrize("change, message", [
+    ("iterations: 0", "iterations must be at least 1"),
+    ("nonsense: 3", "unknown key"),
+    ("x8_fraction: 2", "x8_fraction in 0..1"),
+])
+def test_config_errors_name_the_key(tmp_path, change, message):
+    path = _tiny_config(tmp_path, "bad", 4)
+    text = path.read_text().replace("iterations: 4", change if change.startswith("iterations") else f"iterations: 4\n{change}")
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_restorer_config(path)
