@@ -27,7 +27,7 @@ from .diffusion import residuals as res
 from .diffusion.models import BaseModel, make_scheduler
 from .errors import InvalidInputError
 from .schedule import PingPong
-from .tscontrolnet.bundle import TEXT_HINTS
+from .tscontrolnet.bundle import TEXT_HINTS, hint_image, takes_glyph
 from .types import OcrResult
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,11 @@ def _as_list(value: str | Sequence[str], batch: int, name: str) -> list[str]:
 
 
 class GlyphSRPipeline:
-    """A base model, a frozen scene ControlNet and an optional text ControlNet (the TS-ControlNet)."""
+    """A base model, a frozen scene ControlNet and an optional text ControlNet (the TS-ControlNet).
+
+    The text ControlNet may be the scene ControlNet itself (a shared text branch, text_hint
+    'restored'): one set of weights, run a second time on the restored image.
+    """
 
     def __init__(self, base: BaseModel, scene_controlnet: Any, text_controlnet: Any | None = None, *,
                  text_hint: str = "lq", beta: float = 0.5, device: torch.device | str | None = None) -> None:
@@ -133,22 +137,29 @@ class GlyphSRPipeline:
         self.pipe.set_progress_bar_config(disable=True)
         if text_controlnet is not None:
             hint_channels = int(text_controlnet.config.conditioning_channels)
-            expected = 3 if text_hint == "lq" else None
-            if expected is not None and hint_channels != expected:
-                raise PipelineInputError(
-                    f"the text branch takes a {hint_channels}-channel hint, but text_hint is 'lq' (3 channels)")
-            if text_hint == "lq+glyph" and hint_channels <= 3:
-                raise PipelineInputError("text_hint 'lq+glyph' needs a text branch with more than 3 hint channels")
+            if not takes_glyph(text_hint) and hint_channels != 3:
+                raise PipelineInputError(f"the text branch takes a {hint_channels}-channel hint, but text_hint is "
+                                         f"{text_hint!r} (3 channels)")
+            if takes_glyph(text_hint) and hint_channels <= 3:
+                raise PipelineInputError(f"text_hint {text_hint!r} needs a text branch with more than 3 hint channels")
+            if text_controlnet is scene_controlnet and text_hint != "restored":
+                raise PipelineInputError("a shared text branch (the scene ControlNet) must see the restored image "
+                                         f"(text_hint 'restored'), got {text_hint!r}")
 
     # ----------------------------------------------------------------------------------------------
     @classmethod
     def from_files(cls, base: str | Path, scene_controlnet: str | Path | None, ts_controlnet: str | Path | None = None,
                    *, base_config: str | Path | None = None, device: str | None = None,
-                   dtype: torch.dtype = torch.float32) -> "GlyphSRPipeline":
+                   dtype: torch.dtype = torch.float32, shared_text: bool = False) -> "GlyphSRPipeline":
         """Load everything from local files; a missing file raises MissingWeightsError naming it.
 
         `scene_controlnet` may be None when `ts_controlnet` is a full bundle (it carries the scene branch).
+        `shared_text` (instead of `ts_controlnet`): the text branch is the scene ControlNet, fed the
+        restored image; no second set of weights is loaded.
         """
+        if shared_text and ts_controlnet is not None:
+            raise PipelineInputError("choose either a TS-ControlNet bundle (--ts-controlnet) or the shared text "
+                                     "branch (--shared-text-branch), not both")
         from .diffusion.models import MissingWeightsError, controlnet_from_state_dict, load_base, load_controlnet
 
         for what, path in (("base model", base), ("scene ControlNet", scene_controlnet), ("TS-ControlNet", ts_controlnet)):
@@ -171,7 +182,9 @@ class GlyphSRPipeline:
         else:
             scene = controlnet_from_state_dict(bundle.scene, model.unet, name=f"scene branch of {ts_controlnet}")
         text, text_hint, beta = None, "lq", 0.0
-        if bundle is not None:
+        if shared_text or (bundle is not None and bundle.shared):
+            text, text_hint, beta = scene, "restored", bundle.beta if bundle is not None else 0.5
+        elif bundle is not None:
             text = controlnet_from_state_dict(bundle.text, model.unet, name=f"text branch of {ts_controlnet}")
             text_hint, beta = bundle.text_hint, bundle.beta
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -199,12 +212,24 @@ class GlyphSRPipeline:
         pos, neg = self.pipe.encode_prompt(positive, self.device, 1, True, negative_prompt=negative)
         return Conditioning(pos, neg)
 
-    def text_hint_image(self, control: torch.Tensor, glyph: torch.Tensor | None) -> torch.Tensor:
-        """The text branch's hint: the LQ control image, plus the glyph map in the extra channels."""
-        if self.text_controlnet is None or self.text_hint == "lq":
+    def text_hint_image(self, control: torch.Tensor, glyph: torch.Tensor | None,
+                        restored: torch.Tensor | None = None) -> torch.Tensor:
+        """The text branch's hint: the LQ control image or the restored image (as its text_hint says),
+        plus the glyph map in the extra channels."""
+        if self.text_controlnet is not None and hint_image(self.text_hint) == "restored":
+            if restored is None:
+                raise PipelineInputError(f"this text branch (text_hint {self.text_hint!r}) sees the restored image: "
+                                         f"pass restored")
+            restored = restored.to(control)
+            if restored.shape != control.shape:
+                raise PipelineInputError(f"restored must be the control image's shape {tuple(control.shape)}; "
+                                         f"got {tuple(restored.shape)}")
+            control = restored
+        if self.text_controlnet is None or not takes_glyph(self.text_hint):
             return control
         if glyph is None:
-            raise PipelineInputError("this TS-ControlNet's text branch takes a glyph map ('lq+glyph'): pass glyph")
+            raise PipelineInputError(f"this TS-ControlNet's text branch takes a glyph map ({self.text_hint!r}): "
+                                     f"pass glyph")
         extra = int(self.text_controlnet.config.conditioning_channels) - control.shape[1]
         glyph = glyph.to(control)
         if glyph.shape[-2:] != control.shape[-2:]:
@@ -232,14 +257,16 @@ class GlyphSRPipeline:
 
     @torch.no_grad()
     def sample(self, control: torch.Tensor, scene: Conditioning, text: Conditioning | None = None, *,
-               glyph: torch.Tensor | None = None, beta: float | None = None, beta_map: Any = None,
+               glyph: torch.Tensor | None = None, restored: torch.Tensor | None = None,
+               beta: float | None = None, beta_map: Any = None,
                steps: int = DEFAULT_STEPS, pingpong: PingPong = DEFAULT_PINGPONG, scheduler: str | None = "euler",
                generator: torch.Generator | None = None, controlnet_scale: float = 1.0,
                latents: torch.Tensor | None = None, denoise: float = 1.0, output: str = "image",
                callback: Callable[[int, int, str], None] | None = None) -> torch.Tensor:
         """Denoise from noise guided by the control image; returns images [B,3,H,W] in 0..1 (or latents).
 
-        `control` is the upscaled LQ image [B,3,H,W] in 0..1 (H, W multiples of the VAE factor).
+        `control` is the upscaled LQ image [B,3,H,W] in 0..1 (H, W multiples of the VAE factor);
+        `restored` the stage-1 restored image of the same shape, for text branches that see it.
         Step i uses the `scene` or `text` prompt pair as `pingpong` says; the control residuals are
         `(1 - beta) * scene + beta * text` (a `fusion.BetaMap` replaces the scalar), with the
         text branch skipped when beta is 0 and no map is given. `scheduler` None keeps the base's.
@@ -269,7 +296,7 @@ class GlyphSRPipeline:
 
         dtype = self.scene_controlnet.dtype
         control = control.to(device=self.device, dtype=dtype)
-        text_control = self.text_hint_image(control, glyph) if use_text else None
+        text_control = self.text_hint_image(control, glyph, restored) if use_text else None
 
         if not 0.0 < denoise <= 1.0:
             raise PipelineInputError(f"denoise must be in (0, 1]; got {denoise}")
@@ -360,15 +387,17 @@ class GlyphSRPipeline:
                 pingpong: PingPong = DEFAULT_PINGPONG, seed: int = 0, scheduler: str = "euler",
                 beta: float | None = None, beta_scene: float | None = None,
                 mask_dilation: int = defaults.MASK_DILATION, controlnet_scale: float = defaults.CONTROL_STRENGTH,
-                color_fix: str = defaults.COLOR_FIX, denoise: float = defaults.DENOISE,
+                color_fix: str = defaults.COLOR_FIX, denoise: float = defaults.DENOISE, restored: Any = None,
                 callback: Callable[[int, int, str], None] | None = None) -> UpscaleResult:
         """Upscale one image the GLYPH-SR way (see the module docstring).
 
         `text` replaces OCR (user-corrected words); otherwise OCR reads `ocr_image` (the Text Restore
         result R, any size) or, without it, the LQ input; OCR words go through `word_filter`
         (glyphsr_core.ocr.hygiene; the dropped ones are in `info["ocr_dropped"]`); `captioner`
-        (glyphsr_core.vlm) writes the caption when `caption` is empty. `beta_scene` set -> mask fusion: beta inside the dilated text mask,
-        `beta_scene` outside. `color_fix` is "wavelet", "adain" or "none".
+        (glyphsr_core.vlm) writes the caption when `caption` is empty. `beta_scene` set -> mask fusion:
+        beta inside the dilated text mask, `beta_scene` outside. `color_fix` is "wavelet", "adain" or
+        "none". `restored` (the stage-1 restored image R, any size; resized to the working size) is the
+        hint of text branches with text_hint 'restored' (the shared branch).
         """
         from PIL import Image
 
@@ -384,6 +413,14 @@ class GlyphSRPipeline:
         factor = self.vae_scale_factor
         work = (max(factor, target[0] // factor * factor), max(factor, target[1] // factor * factor))
         upscaled = lq.resize(work, Image.Resampling.BICUBIC)
+        restored_work = None
+        if restored is not None:
+            restored = to_pil_rgb(restored)
+            restored_work = pil_to_tensor(restored.resize(work, Image.Resampling.BICUBIC)
+                                           if restored.size != work else restored)
+        elif self.text_controlnet is not None and hint_image(self.text_hint) == "restored":
+            raise PipelineInputError(f"this text branch (text_hint {self.text_hint!r}) sees the restored image: "
+                                     f"pass the stage-1 restored image (--restored)")
 
         dropped: tuple = ()
         if text is None:
@@ -402,7 +439,7 @@ class GlyphSRPipeline:
         if self.text_controlnet is None and (beta is not None or beta_scene is not None):
             logger.warning("no text branch is loaded (no TS-ControlNet bundle), so beta / beta_scene are ignored")
         glyph = None
-        if self.text_controlnet is not None and self.text_hint == "lq+glyph":
+        if self.text_controlnet is not None and takes_glyph(self.text_hint):
             glyph = pil_to_tensor(render_glyph_map(text, *work))
         beta_map = None
         if self.text_controlnet is not None and beta_scene is not None:
@@ -411,7 +448,8 @@ class GlyphSRPipeline:
             mask = pil_to_tensor(render_text_mask(text, *work))
             beta_map = beta_map_from_mask(mask, self.beta if beta is None else beta, beta_scene, mask_dilation)
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
-        out = self.sample(control, scene, text_cond, glyph=glyph, beta=beta if self.text_controlnet else 0.0,
+        out = self.sample(control, scene, text_cond, glyph=glyph, restored=restored_work,
+                          beta=beta if self.text_controlnet else 0.0,
                           beta_map=beta_map, steps=steps, pingpong=pingpong, scheduler=scheduler,
                           generator=generator, controlnet_scale=controlnet_scale, denoise=denoise, callback=callback)
         if color_fix != "none":

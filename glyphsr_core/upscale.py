@@ -3,6 +3,8 @@
     python -m glyphsr_core upscale IMAGE -o OUT.png                 # stage 1 only: Text Restore, no downloads
     python -m glyphsr_core upscale IMAGE -o OUT.png --scale 4 --base MODEL --scene-controlnet SCENE.safetensors
         --ts-controlnet TS.safetensors [--vlm DIR] [--steps 50 --cfg 7.5 --seed 0]
+    python -m glyphsr_core upscale IMAGE -o OUT.png --base MODEL --scene-controlnet TILE.safetensors
+        --shared-text-branch                         # text branch without training: scene weights on R
 
 Stage 1 (the bundled Text Restore network) always runs; its result R is what OCR reads, so every
 later stage gets the better words, and it is the Text Guard's fallback. With `--base` the diffusion
@@ -47,6 +49,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the scene (SR / tile) ControlNet file (not needed with a full --ts-controlnet bundle)")
     parser.add_argument("--ts-controlnet", type=Path, default=None,
                         help="TS-ControlNet bundle with the trained text branch (without it: scene branch only)")
+    parser.add_argument("--shared-text-branch", action="store_true",
+                        help="no trained text branch needed: the text branch runs the scene ControlNet's weights "
+                             "(loaded once) on the restored image R (Text Restore's, or --restored); --beta defaults "
+                             "to 1 inside the text mask and --beta-scene to 0 outside it")
+    parser.add_argument("--restored", type=Path, default=None,
+                        help="the restored image R of IMAGE, instead of running Text Restore: OCR reads it "
+                             "(--ocr-source restored), and text branches that see 'restored' (the shared one) take it "
+                             "as their hint")
     parser.add_argument("--vlm", type=Path, default=None, help="local VLM folder that writes the scene caption")
     parser.add_argument("--caption", default="", help="scene caption (skips the VLM)")
     parser.add_argument("--text", default=None,
@@ -168,7 +178,9 @@ def run(args: argparse.Namespace) -> int:
                         text_cfg=args.cfg if args.text_cfg is None else args.text_cfg, cfg_start=args.cfg_start)
     image = open_image_file(args.image)
     text = _read_text(args.text, image.width, image.height) if args.text else None
-    restored = _restore_stage(args, image)[0]  # OCR's image (unless --ocr-source lq) and the guard's fallback
+    # stage 1 (or the user's own restored image): OCR's image (unless --ocr-source lq), the hint of a text
+    # branch that sees the restored image, and the Text Guard's fallback
+    restored = open_image_file(args.restored) if args.restored is not None else _restore_stage(args, image)[0]
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -178,18 +190,25 @@ def run(args: argparse.Namespace) -> int:
     if args.vlm is not None and not caption:
         caption = _caption_with_vlm(args.vlm, image, device, args.precision)
     pipeline = GlyphSRPipeline.from_files(args.base, args.scene_controlnet, args.ts_controlnet,
-                                          base_config=args.base_config, device=device, dtype=dtype)
+                                          base_config=args.base_config, device=device, dtype=dtype,
+                                          shared_text=args.shared_text_branch)
+
+    beta, beta_scene = args.beta, args.beta_scene
+    if args.shared_text_branch:  # the restored image steers the letters, the scene branch everything else
+        beta = 1.0 if beta is None else beta
+        beta_scene = 0.0 if beta_scene is None else beta_scene
 
     def progress(step: int, total: int, branch: str) -> None:
         logger.info("step %d/%d (%s)", step + 1, total, branch)
 
     result = pipeline.upscale(image, scale=args.scale, caption=caption, text=text,
-                              ocr_image=restored if args.ocr_source == "restored" else None, min_confidence=args.min_confidence, word_filter=args.word_filter,
+                              ocr_image=restored if args.ocr_source == "restored" else None,
+                              min_confidence=args.min_confidence, word_filter=args.word_filter,
                               max_words=args.max_words, steps=args.steps,
-                              pingpong=pingpong, seed=args.seed, scheduler=args.scheduler, beta=args.beta,
-                              beta_scene=args.beta_scene, mask_dilation=args.mask_dilation,
+                              pingpong=pingpong, seed=args.seed, scheduler=args.scheduler, beta=beta,
+                              beta_scene=beta_scene, mask_dilation=args.mask_dilation,
                               controlnet_scale=args.strength, color_fix=args.color_fix, denoise=args.denoise,
-                              callback=progress)
+                              restored=restored, callback=progress)
     guard_report = _text_guard(args, pipeline, image, result, fallback=restored)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result.image.save(args.out)

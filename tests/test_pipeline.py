@@ -412,3 +412,51 @@ def test_a_full_bundle_brings_its_own_scene_branch(tiny_files, sd15, tmp_path):
     text_only = write_bundle(tmp_path / "text.safetensors", TSBundle(scene=None, text=text_sd, base="other"))
     with pytest.raises(MissingWeightsError, match="scene-controlnet"):
         GlyphSRPipeline.from_files(files["base"], None, text_only)
+
+
+# ------------------------------------------------------------------ shared-weights text branch
+
+def test_shared_text_branch_runs_the_scene_weights_on_the_restored_image(sd15):
+    base, scene, _ = sd15
+    shared = GlyphSRPipeline(base, scene, scene, text_hint="restored", beta=0.5)
+    plain = GlyphSRPipeline(base, scene)
+    cond = plain.encode("x", "y")
+    kwargs = dict(steps=2, pingpong=ONLY_SCENE, output="latent")
+    lq, restored = _control(1), _control(2)
+    on_lq = plain.sample(lq, cond, generator=_gen(), **kwargs)
+    on_restored = plain.sample(restored, cond, generator=_gen(), **kwargs)
+    assert torch.equal(shared.sample(lq, cond, restored=restored, beta=0.0, generator=_gen(), **kwargs), on_lq)
+    assert torch.equal(shared.sample(lq, cond, restored=restored, beta=1.0, generator=_gen(), **kwargs), on_restored)
+    half = shared.sample(lq, cond, restored=restored, beta=0.5, generator=_gen(), **kwargs)
+    assert not torch.equal(half, on_lq) and not torch.equal(half, on_restored)
+    # the same hint would make the two branches one: the restored image is what makes it useful
+    torch.testing.assert_close(shared.sample(lq, cond, restored=lq, beta=0.5, generator=_gen(), **kwargs), on_lq)
+    with pytest.raises(PipelineInputError, match="sees the restored image: pass restored"):
+        shared.sample(lq, cond, beta=0.5, **kwargs)
+    with pytest.raises(PipelineInputError, match="must see the restored image"):
+        GlyphSRPipeline(base, scene, scene, text_hint="lq")
+
+
+def test_upscale_cli_with_the_shared_text_branch(tiny_files, tmp_path, capsys):
+    """R is Text Restore's result (here a bicubic-initialised restorer) or the --restored file."""
+    from glyphsr_core.cli import main
+    from glyphsr_core.restore import save_restorer
+    from glyphsr_core.restore.compact import CompactSR, init_as_bicubic
+
+    files = tiny_files["sd15"]
+    _sign().save(tmp_path / "in.png")
+    _sign((96, 64)).save(tmp_path / "restored.png")
+    net = CompactSR(num_feat=48, num_conv=1, scale=4)
+    init_as_bicubic(net)
+    restorer = save_restorer(net, tmp_path / "restorer.safetensors")
+    out = tmp_path / "up.png"
+    args = ["upscale", str(tmp_path / "in.png"), "-o", str(out), "--scale", "2", "--base", str(files["base"]),
+            "--scene-controlnet", str(files["scene_controlnet"]), "--shared-text-branch", "--steps", "2",
+            "--cfg", "3", "--text", "OPEN @ 0.1,0.2,0.8,0.7", "--device", "cpu"]
+    assert main(args + ["--restorer", str(tmp_path / "missing.safetensors")]) == 2
+    assert "missing.safetensors" in capsys.readouterr().err
+    assert main(args + ["--restorer", str(restorer)]) == 0
+    assert Image.open(out).size == (48, 32)
+    assert main(args + ["--restored", str(tmp_path / "restored.png")]) == 0
+    settings = json.loads((tmp_path / "up_report.json").read_text())["settings"]
+    assert settings["shared_text_branch"] is True and settings["restored"].endswith("restored.png")

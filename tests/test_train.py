@@ -17,7 +17,7 @@ pytest.importorskip("diffusers")
 pytest.importorskip("accelerate")
 
 from glyphsr_core.diffusion.models import controlnet_from_state_dict
-from glyphsr_core.train.config import ConfigError, config_from_dict, load_config
+from glyphsr_core.train.config import ConfigError, config_from_dict, config_to_dict, load_config
 from glyphsr_core.train.data import CorpusDataset, StepBatchSampler, collate, split_corpus
 from glyphsr_core.train.trainer import load_models, prompt_encoder, train, training_loss
 from glyphsr_core.tscontrolnet import read_bundle, validate_bundle
@@ -227,3 +227,17 @@ def test_sdxl_tiny_training_step_runs(corpus, tmp_path):
     result = train(copy.deepcopy(config))
     assert result.step == 1 and set(result.bundles) == {"text", "full"}
     assert read_bundle(result.bundles["full"]).text_hint == "lq+glyph"
+
+
+def test_training_refuses_to_continue_a_branch_that_sees_the_restored_image(corpus, tmp_path):
+    """Training feeds the LQ image: a bundle recording 'restored' (e.g. the shared branch) is not a start."""
+    from glyphsr_core.diffusion.models import controlnet_state_dict
+    from glyphsr_core.tscontrolnet import shared_bundle, write_bundle
+
+    config = _config(corpus, tmp_path / "a")
+    scene = controlnet_state_dict(load_models(config).scene)
+    bundle = write_bundle(tmp_path / "shared.safetensors", shared_bundle(scene))
+    raw = copy.deepcopy(config_to_dict(config))
+    raw["model"]["init_text_from"] = str(bundle)
+    with pytest.raises(ValueError, match="sees the restored image .*text_hint 'restored'.* training feeds the LQ"):
+        load_models(config_from_dict(raw))

@@ -20,6 +20,7 @@ from glyphsr_core.tscontrolnet import (
     init_text_from_scene,
     inspect_branch,
     read_bundle,
+    shared_bundle,
     validate_bundle,
     write_bundle,
 )
@@ -99,6 +100,41 @@ def test_text_only_bundle_is_valid(tmp_path):
     path = write_bundle(tmp_path / "t.safetensors", TSBundle(scene=None, text=ldm_controlnet(2), beta=0.5))
     back = read_bundle(path)
     assert back.scene is None and back.text_hint == "lq"
+
+
+def test_shared_bundle_stores_the_scene_weights_once_and_reads_back_shared(tmp_path):
+    scene = ldm_controlnet(1)
+    path = write_bundle(tmp_path / "s.safetensors", shared_bundle(scene, beta=0.5, base="sd15"))
+    assert set(load_file(str(path))) == {"scene." + k for k in scene}
+    back = read_bundle(path)
+    assert back.shared and back.text is back.scene and back.text_hint == "restored" and back.base == "sd15"
+    assert all(torch.equal(back.scene[k], scene[k]) for k in scene)
+
+
+def test_restored_hints_are_valid_for_trained_branches():
+    scene = ldm_controlnet(1)
+    validate_bundle(TSBundle(scene=scene, text=ldm_controlnet(2), text_hint="restored", base="sd15"))
+    validate_bundle(TSBundle(scene=scene, text=init_text_from_scene(scene, glyph_channel=True),
+                             text_hint="restored+glyph", base="sd15"))
+    with pytest.raises(BundleError, match="text_hint 'restored' needs the text branch to take the same hint"):
+        validate_bundle(TSBundle(scene=scene, text=init_text_from_scene(scene, glyph_channel=True),
+                                 text_hint="restored", base="sd15"))
+
+
+@pytest.mark.parametrize("metadata, message", [
+    ({"text_weights": "text"}, "text_weights='text' is not supported"),
+    ({"text_weights": "scene", "extra_text": True}, r"shared\) but the file has 'text.' tensors"),
+    ({"text_weights": "scene", "text_hint": "lq"}, "shared text branch must see the restored image"),
+])
+def test_shared_metadata_errors(tmp_path, metadata, message):
+    from glyphsr_core.tscontrolnet.bundle import split_bundle
+
+    tensors = {"scene." + k: v for k, v in ldm_controlnet(1).items()}
+    if metadata.pop("extra_text", False):
+        tensors.update({"text." + k: v for k, v in ldm_controlnet(2).items()})
+    meta = {"glyphsr_format": FORMAT, "beta": "0.5", "text_hint": "restored", "base": "sd15", **metadata}
+    with pytest.raises(BundleError, match=message):
+        split_bundle(tensors, meta, "b")
 
 
 @pytest.mark.parametrize("change, message", [
@@ -262,6 +298,21 @@ def test_cli_text_only_and_explicit_base(tmp_path):
     b = read_bundle(out)
     assert b.scene is None and b.base == "other"
     assert set(load_file(str(out))) == {"text." + k for k in ldm_controlnet()}
+
+
+def test_cli_shared_text_and_text_hint(tmp_path):
+    scene = save(tmp_path / "scene.safetensors", ldm_controlnet(1))
+    out = tmp_path / "shared.safetensors"
+    assert cli_main(["ts-bundle", "--scene", str(scene), "--shared-text", "-o", str(out)]) == 0
+    back = read_bundle(out)
+    assert back.shared and back.text_hint == "restored" and back.base == "sd15"
+    assert set(load_file(str(out))) == {"scene." + k for k in ldm_controlnet(1)}
+    text = save(tmp_path / "text.safetensors", ldm_controlnet(2))
+    trained = tmp_path / "trained.safetensors"
+    assert cli_main(["ts-bundle", "--scene", str(scene), "--text", str(text), "--text-hint", "restored",
+                     "-o", str(trained)]) == 0
+    assert read_bundle(trained).text_hint == "restored" and not read_bundle(trained).shared
+    assert cli_main(["ts-bundle", "--shared-text", "-o", str(out)]) == 2
 
 
 def test_cli_errors_are_reported_not_raised(tmp_path, capsys):

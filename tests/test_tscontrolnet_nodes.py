@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 
 import folder_paths
 import comfy.controlnet
-from glyphsr_core.tscontrolnet import TSBundle, init_text_from_scene, write_bundle
+from glyphsr_core.tscontrolnet import TSBundle, init_text_from_scene, shared_bundle, write_bundle
 
 H = W = 32  # image size; latent 4x4
 
@@ -38,6 +38,9 @@ def cn_dir():
     write_bundle(os.path.join(path, "ts_glyph.safetensors"),
                  TSBundle(ldm_cn(1), init_text_from_scene(ldm_cn(1), glyph_channel=True), beta=1.0,
                           text_hint="lq+glyph"))
+    write_bundle(os.path.join(path, "ts_shared.safetensors"), shared_bundle(ldm_cn(1), beta=0.5))
+    write_bundle(os.path.join(path, "ts_restored.safetensors"),
+                 TSBundle(ldm_cn(1), ldm_cn(2), beta=0.5, text_hint="restored"))
     save_file({"lora.weight": torch.zeros(2)}, os.path.join(path, "not_a_controlnet.safetensors"))
     return path
 
@@ -119,12 +122,13 @@ def test_a_diffusers_layout_branch_comfyui_cannot_convert_is_refused_with_a_sent
 
 # ------------------------------------------------------------------ blending, strength, range, chaining
 
-def configured(nodes, name, beta, mask=None, glyph=None, strength=1.0, img=None, beta_scene=None):
+def configured(nodes, name, beta, mask=None, glyph=None, strength=1.0, img=None, beta_scene=None, second="None",
+               text_image=None):
     img = image() if img is None else img
-    cnet = load(nodes, name)
+    cnet = load(nodes, name, second)
     out = nodes.ApplyTSControlNet().apply(conds("sp"), conds("sn"), conds("tp"), conds("tn"), cnet, img,
                                           beta, beta if beta_scene is None else beta_scene, strength, 0.0, 1.0,
-                                          glyph=glyph, text_mask=mask)
+                                          text_image=text_image, glyph=glyph, text_mask=mask)
     return out[0][0][1]["control"]
 
 
@@ -239,10 +243,16 @@ def test_glyph_channel_reaches_the_text_branch(nodes, cn_dir):
 def test_glyph_errors(nodes, cn_dir):
     with pytest.raises(ValueError, match="'glyph' is missing: .*'lq\\+glyph'"):
         configured(nodes, "ts_glyph.safetensors", 1.0)
-    with pytest.raises(ValueError, match="'glyph' is connected but .*text_hint 'lq'"):
-        configured(nodes, "ts_full.safetensors", 1.0, glyph=image())
     with pytest.raises(ValueError, match="'glyph' is 16x32 but the image is 32x32"):
         configured(nodes, "ts_glyph.safetensors", 1.0, glyph=torch.rand(1, 32, 16, 3))
+
+
+def test_a_glyph_is_not_used_by_a_text_branch_without_glyph_channels(nodes, cn_dir):
+    """One graph serves every text branch: a connected glyph map changes nothing for an 'lq' branch."""
+    with_glyph = configured(nodes, "ts_full.safetensors", 0.5, glyph=image(5))
+    without = configured(nodes, "ts_full.safetensors", 0.5)
+    assert with_glyph.glyph_hint is None
+    assert torch.equal(run_control(with_glyph)["output"][0], run_control(without)["output"][0])
 
 
 def test_mask_errors(nodes, cn_dir):
@@ -288,7 +298,7 @@ def test_comfyui_apply_controlnet_path_works_with_scalar_beta(nodes, cn_dir):
     attached.set_previous_controlnet(None)
     scene_alone = run_control(plain(1, hint_of(img)))
     assert torch.equal(run_control(attached)["output"][0], scene_alone["output"][0])
-    with pytest.raises(ValueError, match="expects the LQ image plus a glyph map"):
+    with pytest.raises(ValueError, match="text_hint .lq\\+glyph.. expects a glyph map as well"):
         load(nodes, "ts_glyph.safetensors").copy().set_cond_hint(hint_of(img), 1.0, (0.0, 1.0), vae=None,
                                                                    extra_concat=[])
 
@@ -308,3 +318,100 @@ def test_model_mismatch_is_reported_in_pre_run(nodes, cn_dir):
 def test_nodes_are_registered(pack):
     assert pack.NODE_DISPLAY_NAME_MAPPINGS["GlyphSR_TSControlNetLoader"] == "GlyphSR Load TS-ControlNet"
     assert pack.NODE_DISPLAY_NAME_MAPPINGS["GlyphSR_ApplyTSControlNet"] == "GlyphSR Apply TS-ControlNet"
+
+
+# ------------------------------------------------------------------ shared-weights text branch
+
+def restored(seed=7):
+    return image(seed)
+
+
+def test_shared_text_branch_loads_the_scene_weights_once(nodes, cn_dir):
+    before = len(comfy.controlnet.loaded_state_dicts)
+    cnet = load(nodes, "scene.safetensors", nodes.SHARED)
+    assert len(comfy.controlnet.loaded_state_dicts) == before + 1  # one ControlNet built, not two
+    assert cnet.shared and cnet.text_hint == "restored" and cnet.text_sees == "restored" and cnet.beta == 0.5
+    assert cnet.text.control_model is cnet.scene.control_model
+    applied = configured(nodes, "scene.safetensors", 0.5, second=nodes.SHARED, text_image=restored())
+    models = applied.get_models()
+    assert len(models) == 1 and models[0] is applied.scene.control_model_wrapped is applied.text.control_model_wrapped
+
+
+def test_shared_text_branch_sees_the_restored_image_and_the_scene_branch_the_lq(nodes, cn_dir):
+    img, r = image(), restored()
+    lq_alone = run_control(plain(1, hint_of(img)))
+    r_alone = run_control(plain(1, hint_of(r)))
+    cnet = configured(nodes, "scene.safetensors", 0.5, second=nodes.SHARED, img=img, text_image=r)
+    half = run_control(cnet)
+    assert torch.equal(cnet.scene.cond_hint, hint_of(img)) and torch.equal(cnet.text.cond_hint, hint_of(r))
+    torch.testing.assert_close(half["output"][0], (lq_alone["output"][0] + r_alone["output"][0]) / 2)
+    assert not torch.allclose(lq_alone["output"][0], r_alone["output"][0])  # the hints make the branches differ
+    zero = run_control(configured(nodes, "scene.safetensors", 0.0, second=nodes.SHARED, img=img, text_image=r))
+    for key in ("middle", "output"):
+        for got, want in zip(zero[key], lq_alone[key]):
+            assert torch.equal(got, want)  # beta 0 == the plain scene ControlNet
+    one = run_control(configured(nodes, "scene.safetensors", 1.0, second=nodes.SHARED, img=img, text_image=r))
+    assert torch.equal(one["output"][0], r_alone["output"][0])
+
+
+def test_shared_text_branch_with_a_mask_steers_only_the_text(nodes, cn_dir):
+    img, r = image(), restored()
+    mask = torch.zeros(1, H, W)
+    mask[:, :, : W // 2] = 1.0  # text on the left half
+    out = run_control(configured(nodes, "scene.safetensors", 1.0, beta_scene=0.0, mask=mask, second=nodes.SHARED,
+                                 img=img, text_image=r))["output"][0]
+    lq_alone = run_control(plain(1, hint_of(img)))["output"][0]
+    r_alone = run_control(plain(1, hint_of(r)))["output"][0]
+    left, right = slice(0, out.shape[-1] // 2), slice(out.shape[-1] // 2, None)
+    torch.testing.assert_close(out[..., left], r_alone[..., left])
+    torch.testing.assert_close(out[..., right], lq_alone[..., right])
+
+
+def test_shared_bundle_file_holds_the_scene_weights_once(nodes, cn_dir):
+    from safetensors import safe_open
+
+    with safe_open(os.path.join(cn_dir, "ts_shared.safetensors"), framework="pt") as handle:
+        keys = list(handle.keys())
+        assert handle.metadata()["text_weights"] == "scene" and handle.metadata()["text_hint"] == "restored"
+    assert keys and all(k.startswith("scene.") for k in keys)
+    cnet = load(nodes, "ts_shared.safetensors")
+    assert cnet.shared and cnet.text.control_model is cnet.scene.control_model
+
+
+def test_a_trained_bundle_gets_the_hint_it_records(nodes, cn_dir):
+    img, r = image(), restored()
+    cnet = configured(nodes, "ts_restored.safetensors", 0.5, img=img, text_image=r)
+    run_control(cnet)
+    assert torch.equal(cnet.text.cond_hint, hint_of(r)) and torch.equal(cnet.scene.cond_hint, hint_of(img))
+    lq = configured(nodes, "ts_full.safetensors", 0.5, img=img, text_image=r)  # an 'lq' branch ignores R
+    run_control(lq)
+    assert torch.equal(lq.text.cond_hint, hint_of(img))
+    copied = cnet.copy()
+    assert copied.text_image_hint is cnet.text_image_hint and copied.text_hint == "restored"
+
+
+def test_shared_text_branch_errors(nodes, cn_dir):
+    with pytest.raises(ValueError, match="'text_image' is missing: this TS-ControlNet's shared text branch"):
+        configured(nodes, "scene.safetensors", 0.5, second=nodes.SHARED)
+    with pytest.raises(ValueError, match="'text_image' is missing: .*text_hint 'restored'"):
+        configured(nodes, "ts_restored.safetensors", 0.5)
+    with pytest.raises(ValueError, match="'text_image' is 16x32 but the image is 32x32"):
+        configured(nodes, "scene.safetensors", 0.5, second=nodes.SHARED, text_image=torch.rand(1, 32, 16, 3))
+    with pytest.raises(ValueError, match="ts_full.safetensors already holds a text branch"):
+        load(nodes, "ts_full.safetensors", nodes.SHARED)
+    with pytest.raises(ValueError, match="ts_text_only.safetensors is a text-only bundle"):
+        load(nodes, "ts_text_only.safetensors", nodes.SHARED)
+    cnet = load(nodes, "scene.safetensors", nodes.SHARED)
+    with pytest.raises(ValueError, match="connect text_image"):
+        cnet.copy().set_cond_hint(hint_of(image()))  # Apply ControlNet (core) cannot feed the text branch
+
+
+def test_a_missing_file_is_reported_with_the_folder_searched(nodes, cn_dir):
+    validate = nodes.TSControlNetLoader.VALIDATE_INPUTS
+    assert validate("scene.safetensors", nodes.SHARED) is True
+    assert validate("ts_full.safetensors", "None") is True
+    assert validate("ts_text_only.safetensors", "scene.safetensors") is True
+    message = validate("glyphsr_text_sd15.safetensors", "scene.safetensors")
+    assert message.startswith("control_net_name 'glyphsr_text_sd15.safetensors' is not in the controlnet folder")
+    assert cn_dir in message
+    assert validate("scene.safetensors", "tile.safetensors").startswith("second_control_net 'tile.safetensors'")

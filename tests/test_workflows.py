@@ -13,13 +13,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
 
 import node_specs  # noqa: E402
+import workflow_format  # noqa: E402
 import workflow_graphs  # noqa: E402
 from workflow_check import check_api, check_ui  # noqa: E402
-from workflow_format import ui_to_api  # noqa: E402
+from workflow_format import drawn_areas, to_screen, ui_to_api  # noqa: E402
 
 UI_FILES = sorted(workflow_graphs.UI_DIR.glob("*.json"))
 API_FILES = sorted(workflow_graphs.API_DIR.glob("*.api.json"))
-NAMES = ["glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm"]
+NAMES = ["glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm", "glyphsr_restore_x4"]
 
 
 @pytest.fixture(scope="module")
@@ -83,60 +84,57 @@ def test_every_node_sits_in_a_group_with_a_note(path):
         assert len(notes) == 1 and len(notes[0]["widgets_values"][0]) > 40, group["title"]
 
 
-def _wiring(prompt: dict):
-    """`src(node_id, input)` -> (class_type of the source node, output index, source id)."""
-    def src(node_id: str, name: str) -> tuple[str, int, str]:
-        link = prompt[node_id]["inputs"][name]
-        assert isinstance(link, list), f"{prompt[node_id]['class_type']}.{name} is not connected"
-        return prompt[link[0]]["class_type"], link[1], link[0]
-
-    def only(class_type: str) -> str:
-        (node_id,) = [k for k, n in prompt.items() if n["class_type"] == class_type]
-        return node_id
-
-    return src, only
-
-
-@pytest.mark.parametrize("name", ["glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_no_vlm"])
-def test_upscale_workflows_wire_the_whole_method(name):
-    """Each step's output reaches the right input: the method runs, not just its nodes."""
-    prompt = load(workflow_graphs.API_DIR / f"{name}.api.json")
-    src, only = _wiring(prompt)
-    load_image, upscale, ocr = only("LoadImage"), only("ImageScaleBy"), only("GlyphSR_OCRExtract")
-    prompts, apply, sampler = only("GlyphSR_BuildPrompts"), only("GlyphSR_ApplyTSControlNet"), only(
-        "GlyphSR_PingPongKSampler")
-    glyph, fix, check = only("GlyphSR_GlyphRender"), only("GlyphSR_ColorFix"), only("GlyphSR_TextFidelity")
-    assert src(upscale, "image")[2] == load_image
-    assert src(ocr, "image")[2] == load_image  # OCR reads the LQ input, not the bicubic upscale
-    assert src(prompts, "text")[::2] == ("GlyphSR_OCRExtract", ocr) and src(glyph, "text")[2] == ocr
-    # Build Prompts output k -> its own encoder -> Apply TS-ControlNet input k -> Ping-Pong KSampler input k
-    for k, role in enumerate(("scene_positive", "scene_negative", "text_positive", "text_negative")):
-        encoder = src(apply, role)
-        assert encoder[:2] == ("CLIPTextEncode", 0)
-        assert src(encoder[2], "text")[1:] == (k, prompts), role
-        assert src(sampler, role)[1:] == (k, apply), role
-    assert src(apply, "image")[2] == upscale and src(apply, "glyph")[1:] == (0, glyph)
-    assert src(apply, "text_mask")[1:] == (1, glyph)
-    assert src(src(sampler, "latent_image")[2], "pixels")[2] == upscale
-    decoded = src(fix, "image")
-    assert decoded[0] == "VAEDecode" and src(decoded[2], "samples")[2] == sampler
-    assert src(fix, "reference")[2] == upscale
-    assert src(only("SaveImage"), "images")[2] == fix
-    assert src(check, "image")[2] == fix and src(check, "text")[2] == ocr
-    if name != "glyphsr_no_vlm":
-        caption = src(prompts, "caption")
-        assert caption[0] == "GlyphSR_VLMCaption" and src(caption[2], "image")[2] == load_image
-    else:
-        assert "GlyphSR_VLMCaption" not in {n["class_type"] for n in prompt.values()}
+def test_upscale_workflows_run_the_whole_method():
+    for name in ("glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_no_vlm"):
+        types = [n["class_type"] for n in load(workflow_graphs.API_DIR / f"{name}.api.json").values()]
+        for needed in ("LoadImage", "GlyphSR_TextRestore", "ImageScaleBy", "GlyphSR_OCRExtract", "GlyphSR_BuildPrompts",
+                       "GlyphSR_GlyphRender", "GlyphSR_ApplyTSControlNet", "VAEEncode", "GlyphSR_PingPongKSampler",
+                       "VAEDecode", "GlyphSR_ColorFix", "GlyphSR_TextFidelity", "SaveImage"):
+            assert needed in types, (name, needed)
+        assert types.count("CLIPTextEncode") == 4
+        assert ("GlyphSR_VLMCaption" in types) == (name != "glyphsr_no_vlm")
+        _check_stage_one_wiring(load(workflow_graphs.API_DIR / f"{name}.api.json"))
+    ocr_only = [n["class_type"] for n in load(workflow_graphs.API_DIR / "glyphsr_ocr_prompts.api.json").values()]
+    assert "GlyphSR_BuildPrompts" in ocr_only and "GlyphSR_VLMCaption" in ocr_only
+    assert not {"CheckpointLoaderSimple", "GlyphSR_PingPongKSampler", "VAEDecode"} & set(ocr_only)
 
 
-def test_ocr_prompts_workflow_stops_at_the_prompts():
-    ocr_only = load(workflow_graphs.API_DIR / "glyphsr_ocr_prompts.api.json")
-    src, only = _wiring(ocr_only)
-    prompts = only("GlyphSR_BuildPrompts")
-    assert src(prompts, "text")[0] == "GlyphSR_OCRExtract" and src(prompts, "caption")[0] == "GlyphSR_VLMCaption"
-    assert not {"CheckpointLoaderSimple", "GlyphSR_PingPongKSampler", "VAEDecode"} & {
-        n["class_type"] for n in ocr_only.values()}
+def _only(prompt: dict, class_type: str) -> tuple[str, dict]:
+    found = [(k, n) for k, n in prompt.items() if n["class_type"] == class_type]
+    assert len(found) == 1, (class_type, len(found))
+    return found[0]
+
+
+def _check_stage_one_wiring(prompt: dict) -> None:
+    """OCR reads R; the scene branch sees the upscaled LQ, the text branch R; the shared text branch by
+    default; the mask acts (text branch inside, scene branch outside)."""
+    restore_id, restore = _only(prompt, "GlyphSR_TextRestore")
+    scale_id, _ = _only(prompt, "ImageScaleBy")
+    load_id, _ = _only(prompt, "LoadImage")
+    assert restore["inputs"]["image"] == [load_id, 0] and restore["inputs"]["scale"] == "4"
+    assert _only(prompt, "GlyphSR_OCRExtract")[1]["inputs"]["image"] == [restore_id, 0]
+    apply = _only(prompt, "GlyphSR_ApplyTSControlNet")[1]["inputs"]
+    assert apply["image"] == [scale_id, 0] and apply["text_image"] == [restore_id, 0]
+    assert isinstance(apply["text_mask"], list)
+    assert (apply["beta_text"], apply["beta_scene"]) == (1.0, 0.0)
+    loader = _only(prompt, "GlyphSR_TSControlNetLoader")[1]["inputs"]
+    assert loader["second_control_net"] == "shared: scene weights"
+    assert loader["control_net_name"] in {m["scene_controlnet"] for m in workflow_graphs.MODELS.values()}
+
+
+def test_restore_workflow_needs_nothing_beyond_the_pack():
+    prompt = load(workflow_graphs.API_DIR / "glyphsr_restore_x4.api.json")
+    types = sorted(n["class_type"] for n in prompt.values())
+    assert types == sorted(["LoadImage", "GlyphSR_TextRestore", "SaveImage", "GlyphSR_OCRExtract", "PreviewImage",
+                            "GlyphSR_TextFidelity", "PreviewAny", "MaskToImage", "PreviewImage"])
+    load_id, _ = _only(prompt, "LoadImage")
+    restore_id, restore = _only(prompt, "GlyphSR_TextRestore")
+    assert restore["inputs"]["model"] == "glyphsr_text_restore_x4.safetensors"
+    ocr_id, ocr = _only(prompt, "GlyphSR_OCRExtract")
+    assert ocr["inputs"]["image"] == [load_id, 0]  # the LQ reading is the reference
+    check = _only(prompt, "GlyphSR_TextFidelity")[1]["inputs"]
+    assert check["image"] == [restore_id, 0] and check["text"] == [ocr_id, 0]
+    assert _only(prompt, "SaveImage")[1]["inputs"]["images"] == [restore_id, 0]
 
 
 def test_core_snapshot_covers_the_core_nodes_used():
@@ -210,3 +208,65 @@ def test_model_file_combos_accept_any_file_name(specs):
     assert check_api(api, specs) == []
     ckpt["inputs"]["ckpt_name"] = ""
     assert any("expected a file name" in p for p in check_api(api, specs))
+
+
+# ---------------------------------------------------------------------------------------------
+# readable as saved (the frontend test checks the same in ComfyUI's real frontend)
+
+
+def _intersects(a, b) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.name)
+def test_no_node_overlaps_another_or_a_group_title(path):
+    ui = load(path)
+    areas = drawn_areas(ui)
+    ids = sorted(areas)
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            assert not _intersects(areas[a], areas[b]), f"nodes {a} and {b} overlap (title bars and badges included)"
+    for group in ui["groups"]:
+        x, y, w, _h = group["bounding"]
+        title_bar = [x, y, w, workflow_format.GROUP_TITLE_H + 4]
+        for node_id, area in areas.items():
+            assert not _intersects(title_bar, area), f"node {node_id} covers the title of {group['title']!r}"
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.name)
+def test_opens_readable_and_clear_of_the_frontends_panels(path):
+    """Zoom 0.6 or more (below it the frontend hides every text) and, at 1920 x 1080, every node and group
+    inside the canvas area the sidebar, tab bar, Run toolbar and minimap leave free."""
+    ui = load(path)
+    assert ui["extra"]["ds"]["scale"] >= 0.6
+    left, top, right, bottom = workflow_format.SCREEN_SAFE
+    rects = {f"node {k}": v for k, v in drawn_areas(ui).items()}
+    rects.update({f"group {g['title']!r}": g["bounding"] for g in ui["groups"]})
+    for name, rect in rects.items():
+        sl, st, sr, sb = to_screen(ui, rect)
+        assert left <= sl and top <= st and sr <= right and sb <= bottom, (name, [round(v) for v in (sl, st, sr, sb)])
+        for cl, ct, cr, cb in workflow_format.SCREEN_COVERED:
+            assert not (sl < cr and cl < sr and st < cb and ct < sb), (name, "under", (cl, ct, cr, cb))
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.name)
+def test_notes_fit_their_text_and_nodes_their_widget_text(path, specs):
+    ui = load(path)
+    for node in ui["nodes"]:
+        if node["type"] == "Note":
+            assert node["size"][1] >= workflow_format.note_height(node["widgets_values"][0], node["size"][0])
+    ckpt = _node(ui, "CheckpointLoaderSimple") if any(n["type"] == "CheckpointLoaderSimple" for n in ui["nodes"]) \
+        else None
+    if ckpt is not None:  # 'ckpt_name' + the file name, at ~6.6 px a character, plus the widget's margins
+        assert ckpt["size"][0] >= 6.6 * len("ckpt_name" + ckpt["widgets_values"][0]) + 85
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_templates_browser_has_a_thumbnail_for_each_workflow(name):
+    """The frontend shows workflows/<name>.jpg on the card (tests/tools/workflow_thumbnails.py makes them)."""
+    from PIL import Image
+
+    path = workflow_graphs.UI_DIR / f"{name}.jpg"
+    with Image.open(path) as thumb:
+        assert thumb.format == "JPEG" and thumb.size == (640, 480)
+        assert thumb.convert("L").getextrema()[1] > 100  # not a blank card

@@ -59,7 +59,7 @@ class TrainResult:
 def load_models(config: TrainConfig) -> Models:
     """Base + scene ControlNet (from files or tiny random ones) and the text branch initialised from them."""
     from ..diffusion.models import load_base, read_safetensors
-    from ..tscontrolnet import init_text_from_scene, read_bundle
+    from ..tscontrolnet import hint_image, init_text_from_scene, read_bundle
 
     m = config.model
     scene_file_sd = None
@@ -82,6 +82,10 @@ def load_models(config: TrainConfig) -> Models:
     scene.requires_grad_(False).eval()
     if m.init_text_from:
         bundle = read_bundle(m.init_text_from)
+        if hint_image(bundle.text_hint) != "lq":  # training feeds the LQ image: the bundle must record that
+            raise ValueError(f"init_text_from {m.init_text_from}: its text branch sees the restored image "
+                             f"(text_hint {bundle.text_hint!r}); training feeds the LQ image, so start from an "
+                             f"'lq' bundle or from the scene ControlNet")
         text_sd, text_hint = bundle.text, bundle.text_hint
     else:
         text_sd = init_text_from_scene(controlnet_state_dict(scene), glyph_channel=m.glyph_channel)

@@ -24,6 +24,7 @@ def validate(models: Any, text: Any, samples: Sequence[Any], config: Any, step: 
     from ..pipeline import GlyphSRPipeline
     from ..prompts import build_prompts
     from ..glyph import render_glyph_map
+    from ..tscontrolnet import takes_glyph
 
     v = config.validation
     scale = v.scale or config.data.scales[0]
@@ -41,7 +42,7 @@ def validate(models: Any, text: Any, samples: Sequence[Any], config: Any, step: 
         words = sample.ocr_result() if v.prompt_words == "gt" else read_text(lq)
         prompts = build_prompts("", words, max_words=config.train.max_words)
         control = pil_to_tensor(lq.resize((resolution, resolution), Image.Resampling.BICUBIC))
-        glyph = pil_to_tensor(render_glyph_map(words, resolution, resolution)) if models.text_hint == "lq+glyph" else None
+        glyph = pil_to_tensor(render_glyph_map(words, resolution, resolution)) if takes_glyph(models.text_hint) else None
         generator = torch.Generator(device="cpu").manual_seed(config.train.seed)
         image = pipeline.sample(control, pipeline.encode(prompts.scene_positive, prompts.scene_negative),
                                 pipeline.encode(prompts.text_positive, prompts.text_negative), glyph=glyph,

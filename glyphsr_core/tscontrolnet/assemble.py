@@ -5,6 +5,7 @@ Accepted combinations (first file, second file):
 - text-only bundle, scene ControlNet
 - scene ControlNet, text-only bundle (its beta/text_hint/base are used)
 - scene ControlNet, text ControlNet (text_hint from the hint channels, base from the shapes)
+- scene ControlNet, shared (`shared=True`): the text branch runs the scene weights on the restored image
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .bundle import TSBundle, is_bundle, load_safetensors, split_bundle, validate_bundle
+from .bundle import TSBundle, is_bundle, load_safetensors, shared_bundle, split_bundle, validate_bundle
 from .errors import BundleError
 from .layout import inspect_branch
 
@@ -27,9 +28,23 @@ def _open(path: str | os.PathLike, name: str) -> tuple[TSBundle | None, dict | N
     return None, tensors
 
 
-def assemble_branches(first: str | os.PathLike, second: str | os.PathLike | None = None) -> TSBundle:
-    """The validated TSBundle the two loader inputs describe; errors name the input at fault."""
+def assemble_branches(first: str | os.PathLike, second: str | os.PathLike | None = None,
+                      shared: bool = False) -> TSBundle:
+    """The validated TSBundle the two loader inputs describe; errors name the input at fault.
+
+    `shared` (instead of a second file): the text branch is the scene ControlNet's own weights.
+    """
     bundle, plain = _open(first, "control_net_name")
+    if shared:
+        if second is not None:
+            raise BundleError("second_control_net: choose either a file or the shared text branch, not both")
+        if bundle is not None:
+            kind = "already holds a text branch" if bundle.scene is not None else "is a text-only bundle"
+            raise BundleError(f"control_net_name {Path(first).name} {kind}; the shared text branch needs a plain "
+                              f"scene ControlNet (e.g. a tile ControlNet) as control_net_name")
+        result = shared_bundle(plain, base=inspect_branch(plain, "control_net_name").base)
+        validate_bundle(result, "TS-ControlNet (control_net_name, shared text branch)")
+        return result
     other_bundle = other_plain = None
     if second is not None:
         other_bundle, other_plain = _open(second, "second_control_net")

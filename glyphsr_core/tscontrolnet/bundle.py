@@ -5,9 +5,12 @@ ComfyUI's ControlNet loader reads). Metadata (all strings, as safetensors requir
 
     glyphsr_format  "ts-controlnet/1"
     beta            text-branch weight in 0..1, e.g. "0.5"
-    text_hint       "lq" (the text branch sees the LQ image) or "lq+glyph" (LQ image + glyph map:
-                    extra hint input channels after the RGB ones)
+    text_hint       the image the text branch was trained to see: "lq" (the upscaled LQ image, the
+                    scene branch's hint) or "restored" (the stage-1 restored image R); "+glyph"
+                    ("lq+glyph", "restored+glyph") adds the glyph map as extra hint input channels
     base            "sd15", "sdxl" or "other"
+    text_weights    optional; "scene": no `text.` tensors, the text branch runs the scene branch's
+                    weights (loaded once) on its own hint, which must then be "restored"
 
 A bundle without `scene.` tensors (text-only) is valid: the scene branch then comes from the
 user's own ControlNet file. Only safetensors files are read; pickles are never loaded.
@@ -29,7 +32,9 @@ from .layout import BASES, LQ_CHANNELS, BranchInfo, inspect_branch
 
 FORMAT = "ts-controlnet/1"
 FORMAT_KEY = "glyphsr_format"
-TEXT_HINTS = ("lq", "lq+glyph")
+TEXT_HINTS = ("lq", "lq+glyph", "restored", "restored+glyph")
+#: metadata value of `text_weights` for a text branch that shares the scene branch's weights
+SHARED_WEIGHTS = "scene"
 #: glyph channels a text branch may add to the RGB hint: 1 (grey glyph map, what
 #: `init_text_from_scene(glyph_channel=True)` makes) or 3 (the glyph IMAGE as RGB)
 GLYPH_CHANNEL_CHOICES = (1, 3)
@@ -46,6 +51,8 @@ class TSBundle:
     beta: float = 0.5
     text_hint: str = "lq"
     base: str = "other"
+    #: the text branch is the scene branch's weights (same tensors), fed a different hint
+    shared: bool = False
 
     @property
     def glyph_channels(self) -> int:
@@ -53,6 +60,21 @@ class TSBundle:
         text = inspect_branch(self.text, "text branch").hint_channels
         scene = inspect_branch(self.scene, "scene branch").hint_channels if self.scene else LQ_CHANNELS
         return text - scene
+
+
+def hint_image(text_hint: str) -> str:
+    """Which image a text branch with this `text_hint` sees: 'lq' (upscaled LQ) or 'restored' (R)."""
+    return text_hint.split("+", 1)[0]
+
+
+def takes_glyph(text_hint: str) -> bool:
+    """Whether a text branch with this `text_hint` takes the glyph map as extra hint channels."""
+    return text_hint.endswith("+glyph")
+
+
+def shared_bundle(scene: dict, beta: float = 0.5, base: str = "other") -> TSBundle:
+    """A TS-ControlNet whose text branch is `scene` itself, fed the restored image (no training, no copy)."""
+    return TSBundle(scene=scene, text=scene, beta=beta, text_hint="restored", base=base, shared=True)
 
 
 def load_safetensors(path: str | os.PathLike, name: str = "file") -> tuple[dict, dict]:
@@ -97,12 +119,22 @@ def split_bundle(tensors: Mapping, metadata: Mapping, name: str = "bundle") -> T
             stray.append(key)
     if stray:
         raise BundleError(f"{name}: tensors outside the 'scene.'/'text.' branches: {stray[:5]}")
+    shared = metadata.get("text_weights", "") == SHARED_WEIGHTS
+    if shared:
+        if branches["text."]:
+            raise BundleError(f"{name}: text_weights={SHARED_WEIGHTS!r} (shared) but the file has 'text.' tensors")
+        if not branches["scene."]:
+            raise BundleError(f"{name}: text_weights={SHARED_WEIGHTS!r} (shared) needs the 'scene.' tensors")
+        branches["text."] = branches["scene."]
+    elif metadata.get("text_weights", ""):
+        raise BundleError(f"{name}: text_weights={metadata['text_weights']!r} is not supported "
+                          f"(only {SHARED_WEIGHTS!r}, or no entry for a text branch of its own)")
     try:
         beta = float(metadata.get("beta", "0.5"))
     except ValueError:
         raise BundleError(f"{name}: metadata beta={metadata.get('beta')!r} is not a number") from None
     bundle = TSBundle(scene=branches["scene."] or None, text=branches["text."], beta=beta,
-                      text_hint=metadata.get("text_hint", "lq"), base=metadata.get("base", "other"))
+                      text_hint=metadata.get("text_hint", "lq"), base=metadata.get("base", "other"), shared=shared)
     validate_bundle(bundle, name)
     return bundle
 
@@ -125,12 +157,15 @@ def write_bundle(path: str | os.PathLike, bundle: TSBundle) -> Path:
     if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
         raise BundleError(f"output {path.name}: a bundle must be a .safetensors file")
     tensors = {}
-    for prefix, sd in (("scene.", bundle.scene or {}), ("text.", bundle.text)):
+    branches = (("scene.", bundle.scene),) if bundle.shared else (("scene.", bundle.scene or {}), ("text.", bundle.text))
+    for prefix, sd in branches:
         for key, tensor in sd.items():
             tensors[prefix + key] = tensor.detach().contiguous()
     _unshare(tensors)
     metadata = {FORMAT_KEY: FORMAT, "beta": repr(float(bundle.beta)), "text_hint": bundle.text_hint,
                 "base": bundle.base}
+    if bundle.shared:
+        metadata["text_weights"] = SHARED_WEIGHTS
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial{os.getpid()}")
     try:
@@ -164,6 +199,8 @@ def validate_bundle(bundle: TSBundle, name: str = "bundle") -> None:
         raise BundleError(f"{name}: text_hint must be one of {TEXT_HINTS}, got {bundle.text_hint!r}")
     if bundle.base not in BASES:
         raise BundleError(f"{name}: base must be one of {BASES}, got {bundle.base!r}")
+    if bundle.shared:
+        _check_shared(bundle, name)
     text = inspect_branch(bundle.text, f"{name} text branch")
     scene = inspect_branch(bundle.scene, f"{name} scene branch") if bundle.scene else None
     for info, which in ((text, "text"), (scene, "scene")):
@@ -176,14 +213,25 @@ def validate_bundle(bundle: TSBundle, name: str = "bundle") -> None:
     _check_hint(bundle.text_hint, extra, text, scene, name)
 
 
+def _check_shared(bundle: TSBundle, name: str) -> None:
+    """A shared text branch is the scene branch itself, so only a different hint makes it useful."""
+    if bundle.scene is None or bundle.text is not bundle.scene:
+        raise BundleError(f"{name}: a shared text branch runs the scene branch's weights, so the bundle needs the "
+                          f"scene branch and the text branch must be that same state dict")
+    if bundle.text_hint != "restored":
+        raise BundleError(f"{name}: a shared text branch must see the restored image (text_hint 'restored'), got "
+                          f"{bundle.text_hint!r}: with the scene branch's weights and hint it would equal the scene "
+                          f"branch")
+
+
 def _check_hint(text_hint: str, extra: int, text: BranchInfo, scene: BranchInfo | None, name: str) -> None:
     against = f"the scene branch's {scene.hint_channels}" if scene else f"the {LQ_CHANNELS} of an RGB LQ image"
-    if text_hint == "lq" and extra != 0:
-        raise BundleError(f"{name}: text_hint 'lq' needs the text branch to take the same hint as the scene branch, "
-                          f"but its first hint conv takes {text.hint_channels} channels vs {against} "
-                          f"(set text_hint 'lq+glyph' if the extra channels are a glyph map)")
-    if text_hint == "lq+glyph" and extra not in GLYPH_CHANNEL_CHOICES:
-        raise BundleError(f"{name}: text_hint 'lq+glyph' needs the text branch's first hint conv to take "
+    if not takes_glyph(text_hint) and extra != 0:
+        raise BundleError(f"{name}: text_hint {text_hint!r} needs the text branch to take the same hint channels as "
+                          f"the scene branch, but its first hint conv takes {text.hint_channels} channels vs {against} "
+                          f"(set text_hint '{text_hint}+glyph' if the extra channels are a glyph map)")
+    if takes_glyph(text_hint) and extra not in GLYPH_CHANNEL_CHOICES:
+        raise BundleError(f"{name}: text_hint {text_hint!r} needs the text branch's first hint conv to take "
                           f"{' or '.join(str(c) for c in GLYPH_CHANNEL_CHOICES)} channel(s) more than {against}, "
                           f"but it takes {text.hint_channels}")
 

@@ -1,4 +1,4 @@
-"""Check and shape the inputs of 'Apply TS-ControlNet': the LQ image, glyph map and text mask.
+"""Check and shape the inputs of 'Apply TS-ControlNet': the LQ image, restored image, glyph map, text mask.
 
 ComfyUI passes IMAGE as [B,H,W,C] and MASK as [B,H,W]; ControlNet hints are [B,C,H,W]. The glyph and
 the mask must line up with the LQ image pixel for pixel (the hint, glyph and mask are all fitted to
@@ -27,21 +27,33 @@ def lq_hint(image: torch.Tensor) -> torch.Tensor:
     return comfy_to_rgb(image, "image")
 
 
+def restored_hint(text_image: torch.Tensor | None, image: torch.Tensor, why: str) -> torch.Tensor:
+    """The restored image R as the text branch's hint [B,3,H,W]; `why` says which text branch needs it."""
+    if text_image is None:
+        raise HintInputError(f"'text_image' is missing: {why} sees the restored image; connect GlyphSR Text "
+                             f"Restore's image (the same size as 'image')")
+    text_image = check_comfy_images(text_image, "text_image")
+    image = check_comfy_images(image, "image")
+    if text_image.shape[1:3] != image.shape[1:3]:
+        raise HintInputError(f"'text_image' is {text_image.shape[2]}x{text_image.shape[1]} but the image is "
+                             f"{image.shape[2]}x{image.shape[1]}: restore at the same scale as 'image' is upscaled")
+    _check_batch(text_image.shape[0], image.shape[0], "text_image")
+    return lq_hint(text_image)
+
+
 def glyph_hint(glyph: torch.Tensor | None, image: torch.Tensor, channels: int) -> torch.Tensor | None:
     """The glyph IMAGE as the text branch's extra hint channels: [B,channels,H,W] (or None when unused).
 
-    `channels` is how many the text branch takes beyond the RGB image: 0 (text_hint 'lq': a glyph is
-    refused), 1 (the grey glyph map: channel mean) or 3 (RGB).
+    `channels` is how many the text branch takes beyond the RGB image: 0 (no '+glyph' in text_hint:
+    a connected glyph is not used, so one graph serves every text branch), 1 (the grey glyph map:
+    channel mean) or 3 (RGB).
     """
     if channels == 0:
-        if glyph is not None:
-            raise HintInputError("'glyph' is connected but this TS-ControlNet's text branch takes the LQ image only "
-                                 "(text_hint 'lq'): disconnect glyph or load a 'lq+glyph' text branch")
         return None
     if glyph is None:
-        raise HintInputError(f"'glyph' is missing: this TS-ControlNet's text branch takes the LQ image plus a glyph "
+        raise HintInputError(f"'glyph' is missing: this TS-ControlNet's text branch takes its image plus a glyph "
                              f"map ({channels} extra hint channel{'s' if channels > 1 else ''}, text_hint "
-                             f"'lq+glyph'): connect GlyphSR Glyph Render's glyph output")
+                             f"'lq+glyph' or 'restored+glyph'): connect GlyphSR Glyph Render's glyph output")
     glyph = check_comfy_images(glyph, "glyph")
     image = check_comfy_images(image, "image")
     if glyph.shape[1:3] != image.shape[1:3]:

@@ -22,7 +22,7 @@ import tiny_models
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 PACK_DIR_NAME = "ComfyUI-GlyphSR"
-MODEL_FOLDERS = ("checkpoints", "controlnet", "LLM", "vae")
+MODEL_FOLDERS = ("checkpoints", "controlnet", "LLM", "vae", "upscale_models")
 START_TIMEOUT_S = float(os.environ.get("GLYPHSR_COMFY_START_TIMEOUT", "240"))
 PROMPT_TIMEOUT_S = float(os.environ.get("GLYPHSR_COMFY_PROMPT_TIMEOUT", "600"))
 

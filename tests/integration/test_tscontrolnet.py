@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 import tiny_models
 from comfy_client import ComfyExecutionError, Graph
@@ -349,3 +349,111 @@ def test_a_tiny_diffusers_layout_bundle_is_refused_with_a_sentence(comfy_server,
         sample(comfy_server, tiny_sd15, hint_image, "t_diffusers", ts_apply(name))
     assert err.value.node_type == "GlyphSR_TSControlNetLoader"
     assert "diffusers layout with an architecture ComfyUI cannot convert" in err.value.exception_message
+# ------------------------------------------------------------------ shared-weights text branch
+
+SHARED = "shared: scene weights"
+
+
+@pytest.fixture(scope="module")
+def hint_sensitive(comfy_server, scene_sd, tmp_path_factory) -> str:
+    """The tiny ControlNet with every weight perturbed, so the hint's content changes its output (the tiny
+    ControlNet's last hint conv is zero, as in a fresh ControlNet, so any hint gives the same residuals)."""
+    path = tmp_path_factory.mktemp("hint_sensitive") / "glyphsr_tiny_sd15_hint_sensitive.safetensors"
+    save_file(perturbed(scene_sd, 5), str(path))
+    return comfy_server.install_model(path, "controlnet")
+
+
+@pytest.fixture(scope="module")
+def restored_image(comfy_server) -> str:
+    """A stand-in for the restored image R: another image of the hint's size (the text branch's hint)."""
+    rng = np.random.default_rng(8)
+    image = Image.fromarray((rng.random((SIZE, SIZE, 3)) * 160 + 90).astype(np.uint8))
+    image.save(comfy_server.input_dir / "glyphsr_ts_restored.png")
+    return "glyphsr_ts_restored.png"
+
+
+def shared_apply(controlnet, beta_text, text_image, beta_scene=0.0, second=SHARED, record=None):
+    """Attach a TS-ControlNet from the loader's (controlnet, second) choice, text_image loaded from the input folder."""
+    def attach(g, pos, neg, image):
+        cnet = g.node("GlyphSR_TSControlNetLoader", control_net_name=controlnet, second_control_net=second, beta=-1.0)
+        restored = g.node("LoadImage", image=text_image)
+        applied = g.node("GlyphSR_ApplyTSControlNet", scene_positive=pos.out(0), scene_negative=neg.out(0),
+                         text_positive=pos.out(0), text_negative=neg.out(0), control_net=cnet.out(0),
+                         image=image.out(0), text_image=restored.out(0), beta_text=beta_text, beta_scene=beta_scene,
+                         strength=1.0, start_percent=0.0, end_percent=1.0)
+        positive, negative = applied.out(0), applied.out(1)
+        if record is not None:
+            positive = g.node("GlyphSRTest_RecordingTSControl", conditioning=positive, path=str(record)).out(0)
+            negative = g.node("GlyphSRTest_RecordingTSControl", conditioning=negative, path=str(record)).out(0)
+        return positive, negative
+    return attach
+
+
+def test_shared_text_branch_at_beta_zero_is_the_plain_controlnet(comfy_server, tiny_sd15, hint_sensitive,
+                                                                 hint_image, restored_image, unique_prefix):
+    scene_alone = scene_controlnet_alone(comfy_server, tiny_sd15, hint_sensitive, hint_image, unique_prefix)
+    shared = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_shared0",
+                    shared_apply(hint_sensitive, 0.0, restored_image))
+    assert np.array_equal(shared, scene_alone)
+
+
+def test_shared_text_branch_runs_the_scene_weights_on_the_restored_image(comfy_server, tiny_sd15, hint_sensitive,
+                                                                         hint_image, restored_image, unique_prefix):
+    # beta 1: only the text branch, i.e. the scene ControlNet's weights on R == ComfyUI's ControlNet with hint R
+    on_restored = sample(comfy_server, tiny_sd15, restored_image, unique_prefix + "_plainR",
+                         comfy_apply({"control_net_name": hint_sensitive}, node="ControlNetLoader"))
+    text_only = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_shared1",
+                       shared_apply(hint_sensitive, 1.0, restored_image))
+    assert np.array_equal(text_only, on_restored)
+    # the same image as both hints makes the branches one: the restored image is what the text branch adds
+    scene_alone = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_plain",
+                         comfy_apply({"control_net_name": hint_sensitive}, node="ControlNetLoader"))
+    same_hint = sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_sharedsame",
+                       shared_apply(hint_sensitive, 0.5, hint_image))
+    assert np.abs(same_hint - scene_alone).mean() < 1.0
+    assert np.abs(text_only - scene_alone).mean() > 0.5
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _image_mean(server, name: str) -> float:
+    with Image.open(server.input_dir / name) as im:
+        return float(np.asarray(im.convert("RGB"), dtype=np.float64).mean() / 255.0)
+
+
+def test_shared_text_branch_loads_the_weights_once_and_each_branch_gets_its_hint(
+        comfy_server, tiny_sd15, hint_sensitive, bundles, hint_image, restored_image, unique_prefix, tmp_path):
+    shared_log, two_log = tmp_path / "shared.jsonl", tmp_path / "two.jsonl"
+    sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_rec_shared",
+           shared_apply(hint_sensitive, 0.5, restored_image, record=shared_log))
+    sample(comfy_server, tiny_sd15, hint_image, unique_prefix + "_rec_two",
+           shared_apply(bundles["beta05"], 0.5, restored_image, second="None", record=two_log))
+    shared, two = _records(shared_log), _records(two_log)
+    lq_mean, r_mean = _image_mean(comfy_server, hint_image), _image_mean(comfy_server, restored_image)
+    assert abs(lq_mean - r_mean) > 0.05
+    for branch, mean in (("scene", lq_mean), ("text", r_mean)):
+        calls = [r for r in shared if r["branch"] == branch]
+        assert calls and all(abs(r["hint_mean"] - mean) < 2e-3 for r in calls), (branch, calls[:2])
+    # one model object, one ControlNet loaded by ComfyUI; a bundle with its own text branch loads two
+    assert len({r["model_id"] for r in shared}) == 1
+    assert {(r["patchers"], r["loaded_controlnets"]) for r in shared} == {(1, 1)}
+    assert {(r["patchers"], r["loaded_controlnets"]) for r in two} == {(2, 2)}
+    assert max(r["loaded_bytes"] for r in two) == 2 * max(r["loaded_bytes"] for r in shared)
+    # an 'lq' bundle ignores the connected text_image: its text branch sees the LQ image
+    assert all(abs(r["hint_mean"] - lq_mean) < 2e-3 for r in two)
+
+
+def test_shared_text_branch_without_text_image_names_the_input(comfy_server, tiny_sd15, hint_sensitive, hint_image):
+    def attach(g, pos, neg, image):
+        cnet = g.node("GlyphSR_TSControlNetLoader", control_net_name=hint_sensitive, second_control_net=SHARED,
+                      beta=-1.0)
+        applied = g.node("GlyphSR_ApplyTSControlNet", scene_positive=pos.out(0), scene_negative=neg.out(0),
+                         text_positive=pos.out(0), text_negative=neg.out(0), control_net=cnet.out(0),
+                         image=image.out(0), beta_text=1.0, beta_scene=0.0, strength=1.0, start_percent=0.0,
+                         end_percent=1.0)
+        return applied.out(0), applied.out(1)
+
+    with pytest.raises(ComfyExecutionError, match="'text_image' is missing: this TS-ControlNet's shared text branch"):
+        sample(comfy_server, tiny_sd15, hint_image, "t_shared_missing", attach)

@@ -5,8 +5,9 @@ browser, and every API workflow runs to completion on tiny models (file names su
 detects the checkpoint as SDXL, so sampling goes through SDXL's conditioning: CLIP-L + CLIP-G, pooled
 output, size embedding). Gap, stated plainly: the weights are random and the UNet keeps only SDXL's
 block pattern at width 320, so this proves the graph runs on an SDXL model with SDXL ControlNets,
-not output quality; the text branch of its bundle is the scene ControlNet with zero glyph channels
-(`init_text_from_scene`), not a separately built 6-channel SDXL ControlNet.
+not output quality. Every upscale workflow uses the shared text branch (the scene ControlNet's
+weights on the restored image); Text Restore runs a bicubic-initialised restorer installed under
+the bundled file's name (the test does not depend on the trained weights).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from safetensors.torch import load_file
 
 from comfy_client import ComfyExecutionError, Graph
-from glyphsr_core.tscontrolnet import TSBundle, init_text_from_scene, write_bundle
+from glyphsr_core.restore import BUNDLED_NAME, save_restorer
+from glyphsr_core.restore.compact import CompactSR, init_as_bicubic
 
 TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS))
@@ -33,7 +34,7 @@ from textimages import render_words  # noqa: E402
 from tiny_vlms import tiny_vlm  # noqa: E402
 from workflow_check import check_api, check_ui  # noqa: E402
 
-NAMES = ["glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm"]
+NAMES = ["glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm", "glyphsr_restore_x4"]
 LQ_SIZE = (128, 56)  # x4 -> 512 x 224
 STEPS = 3
 
@@ -52,29 +53,28 @@ def live_specs(comfy_server) -> dict:
 
 
 @pytest.fixture(scope="module")
-def models(comfy_server, tiny_sd15, tiny_controlnet, tiny_controlnet_glyph, tmp_path_factory) -> dict[str, str]:
-    """Tiny stand-ins for every model file the workflows name (text-only bundle with a glyph hint)."""
-    glyph_branch = load_file(str(comfy_server.models_dir / "controlnet" / tiny_controlnet_glyph))
-    bundle = write_bundle(tmp_path_factory.mktemp("wf") / "glyphsr_text_tiny.safetensors",
-                          TSBundle(None, glyph_branch, beta=0.5, text_hint="lq+glyph", base="sd15"))
+def restorer(comfy_server, tmp_path_factory) -> str:
+    """A small bicubic-initialised Text Restore model under the bundled file's name in models/upscale_models."""
+    net = CompactSR(num_feat=48, num_conv=1, scale=4)
+    init_as_bicubic(net)
+    path = save_restorer(net, tmp_path_factory.mktemp("restorer") / BUNDLED_NAME)
+    return comfy_server.install_model(path, "upscale_models")
+
+
+@pytest.fixture(scope="module")
+def models(comfy_server, tiny_sd15, tiny_controlnet, restorer) -> dict[str, str]:
+    """Tiny stand-ins for every model file the workflows name (the shared text branch needs no other)."""
     return {
         "ckpt_name": tiny_sd15,
-        "control_net_name": comfy_server.install_model(bundle, "controlnet"),
-        "second_control_net": tiny_controlnet,
-        "model": tiny_vlm("llava", comfy_server.models_dir / "LLM").name,
+        "control_net_name": tiny_controlnet,
+        "vlm": tiny_vlm("llava", comfy_server.models_dir / "LLM").name,
     }
 
 
 @pytest.fixture(scope="module")
-def sdxl_models(comfy_server, models, tiny_sdxl, tiny_controlnet_sdxl, tmp_path_factory) -> dict[str, str]:
-    """`models` with SDXL files: the tiny SDXL checkpoint, its ControlNet as the scene ControlNet and a
-    text-only lq+glyph bundle made from it (built on first use: only the SDXL workflow asks)."""
-    scene = load_file(str(comfy_server.models_dir / "controlnet" / tiny_controlnet_sdxl))
-    bundle = write_bundle(tmp_path_factory.mktemp("wf_xl") / "glyphsr_text_sdxl_tiny.safetensors",
-                          TSBundle(None, init_text_from_scene(scene, glyph_channel=True), beta=0.5,
-                                   text_hint="lq+glyph", base="sdxl"))
-    return dict(models, ckpt_name=tiny_sdxl, control_net_name=comfy_server.install_model(bundle, "controlnet"),
-                second_control_net=tiny_controlnet_sdxl)
+def sdxl_models(comfy_server, models, tiny_sdxl, tiny_controlnet_sdxl) -> dict[str, str]:
+    """`models` with SDXL files: the tiny SDXL checkpoint and its ControlNet (built on first use)."""
+    return dict(models, ckpt_name=tiny_sdxl, control_net_name=tiny_controlnet_sdxl)
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +99,8 @@ def prepared(name: str, models: dict, image: str) -> dict:
         for key, value in models.items():
             if key in inputs and not isinstance(inputs[key], list) and node["class_type"] != "GlyphSR_BuildPrompts":
                 inputs[key] = value
+        if node["class_type"] == "GlyphSR_VLMLoader":
+            inputs["model"] = models["vlm"]
         if node["class_type"] == "LoadImage":
             inputs["image"] = image
         if node["class_type"] == "GlyphSR_PingPongKSampler":
@@ -146,6 +148,16 @@ def test_upscale_workflow_runs_to_a_saved_x4_image(name, comfy_server, models, i
     assert prompts_report.startswith("2 word(s) in the text prompt")
 
 
+def test_restore_workflow_saves_r_and_checks_it_against_the_lq_words(comfy_server, models, images):
+    prompt = prepared("glyphsr_restore_x4", models, images["sign"])
+    result = comfy_server.queue(prompt)
+    save_id, _ = nodes_of(prompt, "SaveImage")[0]
+    with Image.open(result.files(save_id)[0]) as saved:
+        assert saved.size == (LQ_SIZE[0] * 4, LQ_SIZE[1] * 4)
+    report = shown_text(result, prompt, "Text fidelity report")[0]
+    assert report.startswith("word F1 ") and "2 guidance words" in report
+
+
 def test_ocr_prompts_workflow_shows_what_the_method_will_ask_for(comfy_server, models, images):
     prompt = prepared("glyphsr_ocr_prompts", models, images["sign"])
     result = comfy_server.queue(prompt)
@@ -186,14 +198,16 @@ def test_fidelity_of_an_image_against_its_own_ocr_is_one(comfy_server, images, w
 
 def test_missing_model_file_is_named_on_its_node(comfy_server, models, images):
     """ComfyUI runs the outputs that do not need the missing file (OCR preview, prompt report) and
-    returns the loader's error in node_errors, which the frontend shows on that node."""
+    returns the loader's error, with the folders it looked in, in node_errors (shown on that node)."""
     prompt = prepared("glyphsr_sd15_x4", models, images["sign"])
     loader_id, loader = nodes_of(prompt, "GlyphSR_TSControlNetLoader")[0]
     loader["inputs"]["control_net_name"] = "glyphsr_text_sd15.safetensors"
     answer = comfy_server.post("/prompt", {"prompt": prompt, "client_id": comfy_server.client_id})
     errors = answer["node_errors"][loader_id]["errors"]
-    assert errors[0]["type"] == "value_not_in_list"
-    assert "control_net_name: 'glyphsr_text_sd15.safetensors' not in" in errors[0]["details"]
+    assert errors[0]["type"] == "custom_validation_failed"
+    assert "control_net_name 'glyphsr_text_sd15.safetensors' is not in the controlnet folder (looked in: " \
+        in errors[0]["details"]
+    assert str(comfy_server.models_dir / "controlnet") in errors[0]["details"]
     deadline = time.monotonic() + 300
     while comfy_server.history(answer["prompt_id"]) is None and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -27,7 +27,8 @@ FILE_COMBOS: dict[tuple[str, str], str] = {
     ("LoadImage", "image"): "an image in ComfyUI's input folder",
     ("GlyphSR_VLMLoader", "model"): "a model folder in models/LLM or models/vlm",
     ("GlyphSR_TSControlNetLoader", "control_net_name"): "a file in models/controlnet",
-    ("GlyphSR_TSControlNetLoader", "second_control_net"): "None, or a file in models/controlnet",
+    ("GlyphSR_TSControlNetLoader", "second_control_net"): "None, 'shared: scene weights', or a file in "
+                                                           "models/controlnet",
 }
 
 

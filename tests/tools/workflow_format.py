@@ -12,6 +12,7 @@ workflow back the way the frontend does, for checking the twins describe one gra
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,26 @@ CORE_CNR_ID = "comfy-core"
 PACK_CNR_ID = "glyphsr"
 NOTE_COLOR, NOTE_BGCOLOR = "#432", "#653"
 GROUP_COLOR = "#3f789e"
-NODE_WIDTH, COLUMN_GAP, NODE_GAP, GROUP_PAD, GROUP_TITLE = 360, 60, 24, 16, 44
+# Sizes in graph units, as ComfyUI's frontend 1.39 (litegraph) draws them:
+TITLE_H = 30  # LiteGraph.NODE_TITLE_HEIGHT: a node's title bar sits above its pos
+BADGE_H = 22  # the node-source badge ("GlyphSR", 20 high, 2 above the title) of custom nodes
+GROUP_TITLE_H = 34  # a group's title bar: font 24 x 1.4
+NODE_WIDTH = 340  # the narrowest node; wider where a widget's label and value need it
+CHAR_W = 6.6  # widget text width per character (measured: 5.9-6.5 px at 12 px)
+WIDGET_CHROME = 85  # widget margins, arrows and the label-value gap
+NODE_GAP, GROUP_PAD, COLUMN_GAP, ROW_GAP = 14, 14, 40, 30
+NOTE_MIN_H = 88  # the frontend grows a Note to this
+
+# The view the workflow opens with, at 1920 x 1080: zoom 0.6 (the frontend draws titles, widgets and
+# notes from 0.6 up; below it only grey boxes) with graph (0, 0) just right of the sidebar (60 px
+# wide) and below the tab bar and the Run toolbar (90 px). SCREEN_SAFE is where nothing of the
+# frontend covers the canvas; SCREEN_COVERED lists the corners it does cover (Run toolbar, minimap
+# and canvas menu). tests/integration/frontend_load.js measures them again in the real frontend.
+VIEW_SCALE = 0.6
+SCREEN_ORIGIN = (108.0, 102.0)
+VIEW_OFFSET = [SCREEN_ORIGIN[0] / VIEW_SCALE, SCREEN_ORIGIN[1] / VIEW_SCALE]
+SCREEN_SAFE = (60.0, 90.0, 1910.0, 1075.0)  # left, top, right, bottom
+SCREEN_COVERED = ((1540.0, 0.0, 1920.0, 92.0), (1660.0, 820.0, 1920.0, 1080.0))
 
 
 @dataclass(frozen=True)
@@ -136,19 +156,43 @@ def to_api(flow: Flow, specs: dict) -> dict:
 # UI format
 
 
-def _node_height(class_type: str, spec: dict | None, n_sockets: int, n_outputs: int) -> int:
-    if spec is None:  # a note
-        return 150
-    height = 36 + 22 * max(n_sockets, n_outputs)
+def _multiline(entry: list) -> bool:
+    return input_type(entry) == "STRING" and len(entry) > 1 and bool(entry[1].get("multiline"))
+
+
+def _node_height(node: Node, spec: dict, n_sockets: int, n_outputs: int) -> int:
+    """Room for the node's slots and unlinked widgets (at least the frontend's own computeSize)."""
+    height = 20 + 20 * max(n_sockets, n_outputs)
     for name, entry, _required in input_entries(spec):
-        if is_widget(entry):
-            multiline = input_type(entry) == "STRING" and entry[1].get("multiline") if len(entry) > 1 else False
-            height += 96 if multiline else 26
-    if class_type in ("PreviewImage", "SaveImage", "LoadImage"):
-        height += 240
-    if class_type == "PreviewAny":
-        height += 120
+        if is_widget(entry):  # a linked widget stays drawn, disabled, one line high
+            linked = isinstance(node.inputs.get(name), Out)
+            height += (36 if linked else 84) if _multiline(entry) else 26
+    height += {"PreviewImage": 190, "SaveImage": 190, "LoadImage": 210, "PreviewAny": 120}.get(node.class_type, 0)
     return height
+
+
+def _node_width(node: Node, spec: dict) -> int:
+    """Wide enough that no widget's label or value is cut ('ckpt_n...')."""
+    width = NODE_WIDTH
+    for name, entry, _required in input_entries(spec):
+        if not is_widget(entry) or _multiline(entry) or isinstance(node.inputs.get(name), Out):
+            continue
+        value = _widget_value(node, name, entry)
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        width = max(width, math.ceil((CHAR_W * (len(name) + len(text)) + WIDGET_CHROME) / 10) * 10)
+    return width
+
+
+def note_height(text: str, width: int) -> int:
+    """A Note tall enough for its text without a scroll bar (13 px text, 17 px lines)."""
+    per_line = max(1, int((width - 30) / 6.4))
+    lines = sum(max(1, math.ceil(len(paragraph) / per_line)) for paragraph in text.split("\n"))
+    return max(NOTE_MIN_H, 34 + 17 * lines)
+
+
+def head_height(class_type: str) -> int:
+    """What the frontend draws above a node's pos: the title bar, and the source badge of custom nodes."""
+    return TITLE_H + (BADGE_H if class_type.startswith("GlyphSR_") else 0)
 
 
 def _topological_order(flow: Flow) -> dict[int, int]:
@@ -236,43 +280,72 @@ def to_ui(flow: Flow, specs: dict) -> dict:
         "links": links,
         "groups": groups_ui,
         "config": {},
-        "extra": {"ds": {"scale": 0.55, "offset": [40, 40]}},
+        "extra": {"ds": {"scale": VIEW_SCALE, "offset": [round(v, 2) for v in VIEW_OFFSET]}},
         "version": 0.4,
     }
 
 
 def _layout(flow: Flow, specs: dict, ui_nodes: dict[int, dict], notes: list[tuple[Group, int]]) -> list[dict]:
-    """Groups on a grid (column, row); inside a group its Note first, then its nodes top to bottom."""
+    """Groups on a grid (column, row); inside a group its Note first, then its nodes top to bottom.
+
+    Each node is as wide as its column's widest need; between nodes there is room for the next
+    one's title bar and badge, and a group's title bar is clear of its first node's.
+    """
+    members_of = {g.title: [n for n in flow.nodes if n.group == g.title] for g in flow.groups}
+    column_width: dict[int, int] = {}
+    for group in flow.groups:
+        for node in members_of[group.title]:
+            width = _node_width(node, specs[node.class_type])
+            column_width[group.column] = max(column_width.get(group.column, NODE_WIDTH), width)
     column_x: dict[int, int] = {}
     x = 0
-    for column in sorted({g.column for g in flow.groups}):
+    for column in sorted(column_width):
         column_x[column] = x
-        x += NODE_WIDTH + 2 * GROUP_PAD + COLUMN_GAP
+        x += column_width[column] + 2 * GROUP_PAD + COLUMN_GAP
     row_y: dict[tuple[int, int], int] = {}
     groups_ui = []
     for group, note_id in sorted(notes, key=lambda gn: (gn[0].column, gn[0].row)):
-        gx = column_x[group.column]
+        gx, width = column_x[group.column], column_width[group.column]
         gy = row_y.get((group.column, group.row - 1), 0)
-        members = [ui_nodes[n.id] for n in flow.nodes if n.group == group.title]
-        y = gy + GROUP_TITLE
+        y = gy + GROUP_TITLE_H + 8  # top of the first node's title bar
+        note_h = note_height(group.note, width)
         ui_nodes[note_id] = {
-            "id": note_id, "type": "Note", "pos": [gx + GROUP_PAD, y], "size": [NODE_WIDTH, 150], "flags": {},
-            "order": len(flow.nodes) + len(groups_ui), "mode": 0, "inputs": [], "outputs": [],
+            "id": note_id, "type": "Note", "pos": [gx + GROUP_PAD, y + TITLE_H], "size": [width, note_h],
+            "flags": {}, "order": len(flow.nodes) + len(groups_ui), "mode": 0, "inputs": [], "outputs": [],
             "properties": {}, "widgets_values": [group.note], "color": NOTE_COLOR, "bgcolor": NOTE_BGCOLOR,
         }
-        y += 150 + NODE_GAP
-        for member in members:
-            n_sockets = len(member["inputs"])
-            height = _node_height(member["type"], specs[member["type"]], n_sockets, len(member["outputs"]))
+        y += TITLE_H + note_h + NODE_GAP
+        for node in members_of[group.title]:
+            member = ui_nodes[node.id]
+            height = _node_height(node, specs[node.class_type], len(member["inputs"]), len(member["outputs"]))
+            y += head_height(node.class_type)
             member["pos"] = [gx + GROUP_PAD, y]
-            member["size"] = [NODE_WIDTH, height]
+            member["size"] = [width, height]
             y += height + NODE_GAP
-        height = y - gy + GROUP_PAD - NODE_GAP
+        height = y - NODE_GAP + GROUP_PAD - gy
         groups_ui.append({"id": len(groups_ui) + 1, "title": group.title,
-                          "bounding": [gx, gy, NODE_WIDTH + 2 * GROUP_PAD, height],
+                          "bounding": [gx, gy, width + 2 * GROUP_PAD, height],
                           "color": GROUP_COLOR, "font_size": 24, "flags": {}})
-        row_y[(group.column, group.row)] = gy + height + COLUMN_GAP
+        row_y[(group.column, group.row)] = gy + height + ROW_GAP
     return groups_ui
+
+
+def drawn_areas(ui: dict) -> dict[int, list[float]]:
+    """Node id -> [x, y, w, h] of what the frontend draws for it: body, title bar and badge."""
+    areas = {}
+    for node in ui["nodes"]:
+        head = head_height(node["type"])
+        (x, y), (w, h) = node["pos"], node["size"]
+        areas[node["id"]] = [x, y - head, w, h + head]
+    return areas
+
+
+def to_screen(ui: dict, rect: list[float]) -> list[float]:
+    """[x, y, w, h] in graph units -> screen pixels [left, top, right, bottom] in the saved view."""
+    ds = ui["extra"]["ds"]
+    scale, (ox, oy) = ds["scale"], ds["offset"]
+    x, y, w, h = rect
+    return [(x + ox) * scale, (y + oy) * scale, (x + w + ox) * scale, (y + h + oy) * scale]
 
 
 # ---------------------------------------------------------------------------------------------

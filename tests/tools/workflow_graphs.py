@@ -25,18 +25,26 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 UI_DIR = REPO_ROOT / "workflows"
 API_DIR = UI_DIR / "api"
 
-#: model files the workflows name; the README tells users where each goes
+#: model files the workflows name, with the public download each is linked to (properties.models, so
+#: ComfyUI's Missing Models dialog offers them); the README tells users where each goes
 MODELS = {
     "sdxl": {"checkpoint": "sd_xl_base_1.0.safetensors", "text_branch": "glyphsr_text_sdxl.safetensors",
-             "scene_controlnet": "controlnet_tile_sdxl.safetensors", "lq_scale": 4.0,
+             "scene_controlnet": "xinsir-controlnet-tile-sdxl-1.0.safetensors", "lq_scale": 4.0, "label": "SDXL",
              "checkpoint_url": "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/"
-                               "sd_xl_base_1.0.safetensors?download=true"},
+                               "sd_xl_base_1.0.safetensors?download=true",
+             "scene_controlnet_url": "https://huggingface.co/xinsir/controlnet-tile-sdxl-1.0/resolve/main/"
+                                     "diffusion_pytorch_model.safetensors?download=true"},
     "sd15": {"checkpoint": "v1-5-pruned-emaonly-fp16.safetensors", "text_branch": "glyphsr_text_sd15.safetensors",
-             "scene_controlnet": "control_v11f1e_sd15_tile_fp16.safetensors", "lq_scale": 4.0,
+             "scene_controlnet": "control_v11f1e_sd15_tile_fp16.safetensors", "lq_scale": 4.0, "label": "SD 1.5",
              "checkpoint_url": "https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/"
-                               "v1-5-pruned-emaonly-fp16.safetensors?download=true"},
+                               "v1-5-pruned-emaonly-fp16.safetensors?download=true",
+             "scene_controlnet_url": "https://huggingface.co/comfyanonymous/ControlNet-v1-1_fp16_safetensors/"
+                                     "resolve/main/control_v11f1e_sd15_tile_fp16.safetensors?download=true"},
 }
+RESTORER = "glyphsr_text_restore_x4.safetensors"  # bundled with the pack (models/upscale_models)
+SHARED = "shared: scene weights"  # Load TS-ControlNet's second_control_net choice
 VLM_FOLDER = "Qwen2.5-VL-3B-Instruct"
+VLM_REPO = "Qwen/Qwen2.5-VL-3B-Instruct"
 INPUT_IMAGE = "example.png"
 HAND_CAPTION = "a shop front on a city street in daylight, a painted sign above the door"
 
@@ -50,32 +58,39 @@ def _named(flow: Flow, title: str) -> str:
     return next(g.title for g in flow.groups if g.title.split(". ", 1)[1] == title)
 
 
-def _load(flow: Flow, models: dict) -> tuple:
-    g = _group(flow, "Load and upscale",
-                   "Pick the low-quality image. 'Upscale Image By' enlarges it to the target size (x4 here): "
-                   "diffusion restores detail at that size, and the ControlNets, glyph map and mask use it.", 0)
+def _load(flow: Flow, models: dict, upscale: bool = True) -> tuple:
+    note = ("Pick the low-quality image. Text Restore (stage 1, bundled with the pack, no download) enlarges it "
+            "x4 with a small text-aware network: R, whose letters are sharper. OCR reads R and the text branch "
+            "sees it.")
+    if upscale:
+        note += " 'Upscale Image By' gives the plain x4 image the scene branch sees, as in the paper."
+    g = _group(flow, "Load and restore", note, 0)
     image = flow.add("LoadImage", g, image=INPUT_IMAGE)
+    restored = flow.add("GlyphSR_TextRestore", g, title="Text Restore (R)", image=image[0], model=RESTORER,
+                        scale="4", tile_size=512, tile_overlap=32)
     upscaled = flow.add("ImageScaleBy", g, title="Upscale to the target size", image=image[0],
-                        upscale_method="lanczos", scale_by=models["lq_scale"])
-    return image, upscaled
+                        upscale_method="lanczos", scale_by=models["lq_scale"]) if upscale else None
+    return image, restored, upscaled
 
 
-def _read(flow: Flow, image) -> object:
+def _read(flow: Flow, image, what: str = "the restored image R") -> object:
     g = _group(flow, "Read the text (OCR)",
-                   "RapidOCR reads the words of the low-quality image, offline. Check the preview: if a word is "
-                   "wrong, copy 'json' into 'GlyphSR Text From String', fix it and connect that node's text "
-                   "instead. Raise ocr_scale for very small text.", 1)
-    ocr = flow.add("GlyphSR_OCRExtract", g, image=image[0], min_confidence=d.MIN_CONFIDENCE, ocr_scale="auto",
-                   mask_dilation=4, word_filter="standard")
+                   f"RapidOCR reads the words of {what}, offline. Check the preview: if a word is wrong, copy "
+                   "'json' into 'GlyphSR Text From String', fix it and connect that node's text instead. Raise "
+                   "ocr_scale for very small text.", 1)
+    ocr = flow.add("GlyphSR_OCRExtract", g, image=image[0], min_confidence=d.MIN_CONFIDENCE, ocr_scale="auto", mask_dilation=4,
+                   word_filter="standard")
     flow.add("PreviewImage", g, title="What OCR read", images=ocr["preview"])
     return ocr
 
 
-def _caption(flow: Flow, image, ocr):
+def _caption(flow: Flow, image, ocr, column: int = 1, row: int = 1):
     g = _group(flow, "Caption (VLM)",
-                   "A local vision-language model writes the scene caption. Put a model folder (with "
-                   "config.json) into models/LLM, e.g. models/LLM/Qwen2.5-VL-3B-Instruct. No VLM? Use the "
-                   "glyphsr_no_vlm workflow and type the caption.", 1, row=1)
+                   f"A local vision-language model writes the scene caption. It is a folder, not one file, so "
+                   f"the Missing Models dialog cannot fetch it: download every file of huggingface.co/{VLM_REPO} "
+                   f"into models/LLM/{VLM_FOLDER} (e.g. 'huggingface-cli download {VLM_REPO} --local-dir "
+                   f"models/LLM/{VLM_FOLDER}'). No VLM? The glyphsr_no_vlm workflow needs nothing more: you "
+                   f"type the caption.", column, row=row)
     vlm = flow.add("GlyphSR_VLMLoader", g, model=VLM_FOLDER, precision="auto", trust_remote_code=False)
     return flow.add("GlyphSR_VLMCaption", g, vlm=vlm["vlm"], image=image[0], text=ocr["text"],
                     max_new_tokens=256, seed=0, temperature=0.0, append_ocr_words=False)
@@ -93,20 +108,19 @@ def _prompts(flow: Flow, ocr, caption):
     return prompts
 
 
-def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
+def _diffuse(flow: Flow, models: dict, restored, upscaled, ocr, prompts) -> None:
     g = _group(flow, "Models",
-                   f"models/checkpoints: the base model ({models['checkpoint']}).\n"
-                   f"models/controlnet: the GLYPH-SR text branch ({models['text_branch']}, a text-only "
-                   f"TS-ControlNet bundle) and your scene SR/tile ControlNet ({models['scene_controlnet']}). "
-                   "A full bundle holding both branches goes alone in control_net_name. Make the text branch with "
-                   "'python -m glyphsr_core train', or a starter copy of the tile ControlNet with 'python -m "
-                   "glyphsr_core ts-bundle --scene TILE --init-text-from-scene --glyph-channel --text-only'.",
+                   f"The {models['label']} checkpoint and the public {models['label']} tile ControlNet are linked: "
+                   f"the Missing Models dialog downloads them into models/checkpoints and models/controlnet. "
+                   f"The text branch needs no file: '{SHARED}' runs the tile ControlNet's weights (loaded once) "
+                   f"on R. Upgrade: a trained text branch ('python -m glyphsr_core train') as second_control_net.",
                    0, row=1)
-    # download links only for weights that exist (the base checkpoints, as ComfyUI's own templates link them)
     ckpt = flow.add("CheckpointLoaderSimple", g, ckpt_name=models["checkpoint"],
                     models=[{"name": models["checkpoint"], "url": models["checkpoint_url"], "directory": "checkpoints"}])
-    ts = flow.add("GlyphSR_TSControlNetLoader", g, control_net_name=models["text_branch"],
-                  second_control_net=models["scene_controlnet"], beta=-1.0)
+    ts = flow.add("GlyphSR_TSControlNetLoader", g, control_net_name=models["scene_controlnet"],
+                  second_control_net=SHARED, beta=-1.0,
+                  models=[{"name": models["scene_controlnet"], "url": models["scene_controlnet_url"],
+                           "directory": "controlnet"}])
 
     g = _group(flow, "Encode prompts",
                    "CLIP Text Encode turns each prompt into conditioning: scene +/- and text +/-.", 3)
@@ -116,15 +130,15 @@ def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
         conds[name] = flow.add("CLIPTextEncode", g, title=title, text=prompts[name], clip=ckpt["CLIP"])
 
     g = _group(flow, "TS-ControlNet",
-                   "Both branches see the upscaled image; their residuals are blended with beta (-1 = the "
-                   "bundle's). The text mask gives beta_text inside the words and beta_scene outside. The glyph "
-                   "map is connected, so the text branch must take a glyph hint (text_hint lq+glyph); for an "
-                   "'lq' text branch, remove the glyph link.", 4)
+                   "The scene branch sees the upscaled image (image), the text branch R (text_image). Inside the "
+                   "text mask the blend is beta_text (1: the text branch), outside it beta_scene (0: the scene "
+                   "branch), so R steers the letters and nothing else. The glyph map feeds trained text "
+                   "branches made with a glyph channel; the shared branch ignores it.", 4)
     glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=upscaled[0], width=1024, height=1024,
                      mask_dilation=d.MASK_DILATION, font_path="")
     apply = flow.add("GlyphSR_ApplyTSControlNet", g, control_net=ts["control_net"], image=upscaled[0],
-                     glyph=glyph["glyph"], text_mask=glyph["mask"], vae=ckpt["VAE"],
-                     beta_text=-1.0, beta_scene=-1.0, strength=1.0, start_percent=0.0, end_percent=1.0,
+                     text_image=restored[0], glyph=glyph["glyph"], text_mask=glyph["mask"], vae=ckpt["VAE"],
+                     beta_text=1.0, beta_scene=0.0, strength=1.0, start_percent=0.0, end_percent=1.0,
                      **{name: cond[0] for name, cond in conds.items()})
 
     g = _group(flow, "Ping-pong sampling",
@@ -139,13 +153,14 @@ def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
                        denoise=d.DENOISE, text_cfg=d.TEXT_CFG, schedule=d.SCHEDULE, switch_at=d.SWITCH_AT,
                        pattern=d.PATTERN, cfg_start=d.CFG_START)
 
-    g = _group(flow, "Colour fix, check, save",
-                   "Colour Fix pulls the colours back toward the input. The Text Fidelity Check reads the result "
-                   "and lists every word kept, changed, missing or invented (F1 1.0 = all kept); the mask shows "
-                   "where words changed.", 6)
+    g = _group(flow, "Colour fix and save",
+                   "Colour Fix pulls the colours back toward the input, then the result is saved.", 5, row=1)
     decoded = flow.add("VAEDecode", g, samples=sampled[0], vae=ckpt["VAE"])
     fixed = flow.add("GlyphSR_ColorFix", g, image=decoded[0], reference=upscaled[0], method=d.COLOR_FIX)
     flow.add("SaveImage", g, images=fixed["image"], filename_prefix="glyphsr")
+    g = _group(flow, "Check the text",
+                   "The Text Fidelity Check reads the result and lists every word kept, changed, missing or "
+                   "invented (F1 1.0 = all kept); the mask shows where words changed.", 6)
     check = flow.add("GlyphSR_TextFidelity", g, image=fixed["image"], text=ocr["text"], min_confidence=0.5,
                      ocr_scale="auto", min_overlap=0.3, mask_dilation=4)
     flow.add("PreviewAny", g, title="Text fidelity report", source=check["report"])
@@ -156,29 +171,47 @@ def _restore(flow: Flow, models: dict, upscaled, ocr, prompts) -> None:
 def upscale_flow(name: str, base: str, with_vlm: bool) -> Flow:
     flow = Flow(name)
     models = MODELS[base]
-    image, upscaled = _load(flow, models)
-    ocr = _read(flow, image)
-    caption = _caption(flow, image, ocr) if with_vlm else None
+    image, restored, upscaled = _load(flow, models)
+    ocr = _read(flow, restored)
+    caption = _caption(flow, restored, ocr) if with_vlm else None
     prompts = _prompts(flow, ocr, caption)
-    _restore(flow, models, upscaled, ocr, prompts)
+    _diffuse(flow, models, restored, upscaled, ocr, prompts)
+    return flow
+
+
+def restore_flow() -> Flow:
+    """Stage 1 alone: needs no file beyond the pack."""
+    flow = Flow("glyphsr_restore_x4")
+    image, restored, _ = _load(flow, MODELS["sd15"], upscale=False)
+    flow.add("SaveImage", _named(flow, "Load and restore"), images=restored[0], filename_prefix="glyphsr_restored")
+    lq = _read(flow, image, what="the low-quality image (the words R must keep)")
+    g = _group(flow, "Check the text",
+                   "The Text Fidelity Check reads R and compares it with the low-quality image's words: kept, "
+                   "changed, missing or invented (F1 1.0 = all kept); the mask shows where words changed.", 2)
+    check = flow.add("GlyphSR_TextFidelity", g, image=restored[0], text=lq["text"], min_confidence=0.5,
+                     ocr_scale="auto", min_overlap=0.3, mask_dilation=4)
+    flow.add("PreviewAny", g, title="Text fidelity report", source=check["report"])
+    changed = flow.add("MaskToImage", g, mask=check["changed_mask"])
+    flow.add("PreviewImage", g, title="Where words changed", images=changed[0])
     return flow
 
 
 def ocr_prompts_flow() -> Flow:
     flow = Flow("glyphsr_ocr_prompts")
     models = MODELS["sd15"]
-    image, upscaled = _load(flow, models)
-    ocr = _read(flow, image)
+    image, restored, _ = _load(flow, models, upscale=False)
+    ocr = _read(flow, restored)
     flow.add("PreviewAny", _named(flow, "Read the text (OCR)"), title="OCR JSON", source=ocr["json"])
-    caption = _caption(flow, image, ocr)
+    caption = _caption(flow, restored, ocr, column=0, row=1)
     prompts = _prompts(flow, ocr, caption)
+    g = _group(flow, "The four prompts",
+                   "Exactly what each CLIP Text Encode would receive.", 3)
     for name in ("scene_positive", "scene_negative", "text_positive", "text_negative"):
-        flow.add("PreviewAny", _named(flow, "Build prompts"), title=name.replace("_", " ").capitalize(),
-                 source=prompts[name])
+        flow.add("PreviewAny", g, title=name.replace("_", " ").capitalize(), source=prompts[name])
     g = _group(flow, "Glyph map and mask",
                    "What the text branch will see: the words redrawn white on black where OCR found them, and "
-                   "the mask where beta_text applies.", 3)
-    glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=upscaled[0], width=1024, height=1024,
+                   "the mask where beta_text applies.", 4)
+    glyph = flow.add("GlyphSR_GlyphRender", g, text=ocr["text"], reference=restored[0], width=1024, height=1024,
                      mask_dilation=d.MASK_DILATION, font_path="")
     flow.add("PreviewImage", g, title="Glyph map", images=glyph["glyph"])
     mask = flow.add("MaskToImage", g, mask=glyph["mask"])
@@ -190,7 +223,8 @@ def all_flows() -> list[Flow]:
     return [upscale_flow("glyphsr_sdxl_x4", "sdxl", with_vlm=True),
             upscale_flow("glyphsr_sd15_x4", "sd15", with_vlm=True),
             ocr_prompts_flow(),
-            upscale_flow("glyphsr_no_vlm", "sd15", with_vlm=False)]
+            upscale_flow("glyphsr_no_vlm", "sd15", with_vlm=False),
+            restore_flow()]
 
 
 def core_node_types() -> set[str]:

@@ -7,6 +7,9 @@ carries. Tests read the JSON lines to see which prompt pair really reached the m
 GlyphSRTest_RecordSampling wraps a MODEL and writes, per UNet call, the sigma, the batch, the
 cond/uncond order and a fingerprint (sum) of each chunk's prompt embedding, saves the ControlNet residuals that call received (`<path>.call<N>.safetensors`),
 and, per model evaluation, the CFG scale ComfyUI's sampling_function applied (a post-CFG hook).
+GlyphSRTest_RecordingTSControl patches the TS-ControlNet attached to a CONDITIONING so that every
+branch call writes the branch, the mean of the hint it ran on, its control model's id and the
+TS-ControlNet's model patchers ComfyUI holds loaded at that moment (count and bytes).
 """
 
 from __future__ import annotations
@@ -104,6 +107,51 @@ class RecordSampling:
         return (patched,)
 
 
-NODE_CLASS_MAPPINGS = {"GlyphSRTest_RecordingModel": RecordingModel, "GlyphSRTest_RecordSampling": RecordSampling}
+def _loaded(patchers: list) -> list:
+    """The patchers among `patchers` that ComfyUI's model manager holds loaded now."""
+    import comfy.model_management
+
+    loaded = [m.model for m in comfy.model_management.current_loaded_models]
+    return [p for p in patchers if any(p is m for m in loaded)]
+
+
+class RecordingTSControl:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"conditioning": ("CONDITIONING",), "path": ("STRING", {"default": ""})}}
+
+    RETURN_TYPES = ("CONDITIONING",)
+    FUNCTION = "wrap"
+    CATEGORY = "_for_testing"
+
+    def wrap(self, conditioning, path):
+        for _embedding, options in conditioning:
+            ts = options["control"]
+            for name in ("scene", "text"):
+                self._patch(ts, getattr(ts, name), name, path)
+        return (conditioning,)
+
+    @staticmethod
+    def _patch(ts, branch, name, path):
+        original = branch.get_control
+
+        def recorded(x_noisy, t, cond, batched_number, transformer_options):
+            out = original(x_noisy, t, cond, batched_number, transformer_options)
+            patchers = ts.get_models()
+            loaded = _loaded(patchers)
+            record = {"branch": name, "hint_mean": float(branch.cond_hint.float().mean()),
+                      "hint_shape": list(branch.cond_hint.shape), "model_id": id(branch.control_model),
+                      "patchers": len(patchers), "loaded_controlnets": len(loaded),
+                      "loaded_bytes": sum(m.model_size() for m in loaded)}
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+            return out
+
+        branch.get_control = recorded
+
+
+NODE_CLASS_MAPPINGS = {"GlyphSRTest_RecordingModel": RecordingModel, "GlyphSRTest_RecordSampling": RecordSampling,
+                       "GlyphSRTest_RecordingTSControl": RecordingTSControl}
 NODE_DISPLAY_NAME_MAPPINGS = {"GlyphSRTest_RecordingModel": "GlyphSR Test Recording Model",
-                              "GlyphSRTest_RecordSampling": "GlyphSR Test Record Sampling"}
+                              "GlyphSRTest_RecordSampling": "GlyphSR Test Record Sampling",
+                              "GlyphSRTest_RecordingTSControl": "GlyphSR Test Recording TS-ControlNet"}
