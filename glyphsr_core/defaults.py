@@ -27,3 +27,8 @@ MASK_DILATION = 8
 CONTROL_STRENGTH = 1.0
 DENOISE = 1.0
 COLOR_FIX = "wavelet"
+
+# Text Guard (headless `upscale --guard`; the node's widgets)
+GUARD_ROUNDS = 2
+GUARD_DENOISE = 0.75
+GUARD_DILATION = 8

@@ -89,9 +89,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                         help="weights and math: auto = fp16 on CUDA, fp32 on CPU (half precision is very slow on CPUs)")
-    from .guard.headless import add_arguments as add_guard_arguments
 
-    add_guard_arguments(parser)
+    parser.add_argument("--guard", type=int, default=d.GUARD_ROUNDS, metavar="ROUNDS",
+                        help="Text Guard: re-sample wrong words up to ROUNDS times, then paste the fallback's "
+                             f"letters (default {d.GUARD_ROUNDS}; 0: paste only; -1: off)")
+    parser.add_argument("--guard-denoise", type=float, default=d.GUARD_DENOISE,
+                        help=f"how much of a wrong word's box a guard round re-draws (default {d.GUARD_DENOISE})")
+    parser.add_argument("--guard-dilation", type=int, default=d.GUARD_DILATION,
+                        help="guard: grow word boxes by this many pixels")
 
 
 def _read_text(value: str, width: int, height: int):

@@ -1,6 +1,7 @@
 """The Text Guard after `upscale` (diffusers, no ComfyUI): re-sample with the pipeline, then paste.
 
-`upscale` calls `add_arguments` and, after the colour fix, `guard_upscale`. Re-sampling runs the
+`upscale` adds the `--guard*` flags (defaults in glyphsr_core.defaults) and, after the colour fix,
+calls `guard_upscale`. Re-sampling runs the
 pipeline on the crop around the wrong words: the upscaled LQ crop is the ControlNet hint and the
 img2img start (`--guard-denoise`), the text prompt pair guides every step at `--cfg` times the
 round's text weight, with seed `--seed` + round + 1; the crop is colour fixed toward the LQ like
@@ -10,25 +11,14 @@ upscale of the LQ image.
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from ..defaults import GUARD_DENOISE as DEFAULT_DENOISE
+from ..defaults import GUARD_ROUNDS as DEFAULT_ROUNDS
 from .core import GuardResult, ResampleRound, guard_image, ocr_reader
-
-DEFAULT_ROUNDS = 2
-DEFAULT_DENOISE = 0.75
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--guard", type=int, default=DEFAULT_ROUNDS, metavar="ROUNDS",
-                        help="Text Guard: re-sample wrong words up to ROUNDS times, then paste the fallback's "
-                             f"letters (default {DEFAULT_ROUNDS}; 0: paste only; -1: off)")
-    parser.add_argument("--guard-denoise", type=float, default=DEFAULT_DENOISE,
-                        help=f"how much of a wrong word's box a guard round re-draws (default {DEFAULT_DENOISE})")
-    parser.add_argument("--guard-dilation", type=int, default=8, help="guard: grow word boxes by this many pixels")
 
 
 def _to_tensor(image: Any) -> torch.Tensor:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .model_file import BUNDLED_PATH, LoadedRestorer, RestorerFileError, load_restorer
+from typing import TYPE_CHECKING
+
+from .bundled import BUNDLED_PATH
+
+if TYPE_CHECKING:
+    from .model_file import LoadedRestorer
 
 
 def add_restorer_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,8 +20,10 @@ def add_restorer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile-overlap", type=int, default=32, help="input pixels shared by neighbouring tiles")
 
 
-def load_cli_restorer(path: Path | None) -> LoadedRestorer:
+def load_cli_restorer(path: Path | None) -> "LoadedRestorer":
     """The restorer named on the command line, or the bundled one (with a sentence if it is missing)."""
+    from .model_file import RestorerFileError, load_restorer
+
     if path is None and not BUNDLED_PATH.is_file():
         raise RestorerFileError(f"the bundled Text Restore model is missing ({BUNDLED_PATH}); reinstall the pack "
                                 "or pass --restorer FILE")

@@ -16,9 +16,7 @@ import torch
 from ..errors import InvalidInputError
 from .compact import CompactSR
 
-#: the file shipped inside the pack (see models/upscale_models/README.md for its card)
-BUNDLED_NAME = "glyphsr_text_restore_x4.safetensors"
-BUNDLED_PATH = Path(__file__).resolve().parents[2] / "models" / "upscale_models" / BUNDLED_NAME
+from .bundled import BUNDLED_NAME, BUNDLED_PATH  # noqa: F401  (re-exported)
 
 
 class RestorerFileError(InvalidInputError):
