@@ -95,7 +95,7 @@ def test_upscale_filters_ocr_words_and_reports_the_dropped_ones(tiny_sd15, tmp_p
     out = tmp_path / "up.png"
     code = main(["upscale", str(tmp_path / "in.png"), "-o", str(out), "--scale", "0.25", "--base",
                  str(tiny_sd15["base"]), "--scene-controlnet", str(tiny_sd15["scene_controlnet"]), "--steps", "1",
-                 "--device", "cpu", "--word-filter", policy])
+                 "--device", "cpu", "--word-filter", policy, "--ocr-source", "lq"])
     assert code == 0
     report = json.loads((tmp_path / "up_report.json").read_text(encoding="utf-8"))
     words = [r["text"] for r in report["ocr"]["regions"]]

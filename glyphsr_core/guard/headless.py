@@ -43,12 +43,16 @@ def _crop(image: torch.Tensor, round_: ResampleRound, height: int, width: int) -
 
 def pipeline_resampler(pipeline: Any, lq_upscaled: torch.Tensor, text_positive: str, text_negative: str, *,
                        steps: int, cfg: float, seed: int, denoise: float, glyph: torch.Tensor | None = None,
-                       color_fix: str = "wavelet"):
-    """A core `Resampler` on a `GlyphSRPipeline`; `lq_upscaled` [1, 3, H, W] is at the output's size."""
+                       restored: torch.Tensor | None = None, color_fix: str = "wavelet"):
+    """A core `Resampler` on a `GlyphSRPipeline`; `lq_upscaled` [1, 3, H, W] is at the output's size,
+    `restored` (same size) the Text Restore result a text branch made for it sees."""
+    import math
+
     from ..colorfix import color_fix as fix
     from ..schedule import PingPong
 
     cond = pipeline.encode(text_positive, text_negative)
+    steps = max(steps, math.ceil(1.0 / denoise))  # a round always runs at least one denoising step
 
     def resample(crop: torch.Tensor, mask: torch.Tensor, round_: ResampleRound) -> torch.Tensor:
         height, width = crop.shape[-2:]
@@ -58,6 +62,7 @@ def pipeline_resampler(pipeline: Any, lq_upscaled: torch.Tensor, text_positive: 
         generator = torch.Generator(device="cpu").manual_seed(int(seed) + round_.seed_offset)
         beta = None if pipeline.text_controlnet is not None else 0.0
         out = pipeline.sample(control, cond, cond, glyph=None if glyph is None else _crop(glyph, round_, height, width),
+                              restored=None if restored is None else _crop(restored, round_, height, width),
                               beta=beta, steps=steps, pingpong=plan, generator=generator, denoise=denoise).cpu()
         return out if color_fix == "none" else fix(out, control.cpu(), method=color_fix)
 
@@ -89,7 +94,8 @@ def guard_upscale(pipeline: Any, lq: Any, result: Any, *, rounds: int, steps: in
             glyph = _to_tensor(render_glyph_map(result.ocr, width, height))[:1][None]
         resampler = pipeline_resampler(pipeline, _to_tensor(lq_up)[None], result.prompts.text_positive,
                                        result.prompts.text_negative, steps=steps, cfg=cfg, seed=seed, denoise=denoise,
-                                       glyph=glyph, color_fix=color_fix)
+                                       glyph=glyph, restored=fallback_image[None] if fallback is not None else None,
+                                       color_fix=color_fix)
     guarded = guard_image(image, fallback_image, result.ocr, reader=ocr_reader(min_confidence), resampler=resampler,
                           rounds=max(0, rounds), dilation=dilation, align=pipeline.vae_scale_factor,
                           color_method=color_fix)
