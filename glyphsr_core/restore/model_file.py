@@ -16,7 +16,6 @@ import torch
 from ..errors import InvalidInputError
 from .compact import CompactSR
 
-from .bundled import BUNDLED_NAME, BUNDLED_PATH  # noqa: F401  (re-exported)
 
 
 class RestorerFileError(InvalidInputError):

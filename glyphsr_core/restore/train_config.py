@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,6 @@ class RestorerTrainConfig:
     checkpoint_every: int = 200
     validate_every: int = 500
     validate_images: int = 20
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _corpus(entry: Any, where: str, base: Path) -> CorpusSpec:
@@ -77,7 +76,7 @@ def load_restorer_config(path: str | Path, overrides: dict[str, Any] | None = No
     known = {f.name for f in fields(RestorerTrainConfig)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise InvalidInputError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known - {'extra'}))}")
+        raise InvalidInputError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     for key in ("output", "corpora", "validation"):
         if key not in raw:
             raise InvalidInputError(f"{path}: missing '{key}'")

@@ -147,7 +147,7 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
     elif resume:
         log.info("no %s yet: starting from the beginning", state_path)
 
-    metadata = {"train_config": {k: str(v) for k, v in vars(config).items() if k != "extra"}}
+    metadata = {"train_config": {k: str(v) for k, v in vars(config).items()}}
     log_file = (config.output / "log.jsonl").open("a", encoding="utf-8")
     model.train()
     window: list[float] = []

@@ -360,6 +360,24 @@ class ComfyServer:
             pass
         raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f}s\n{self.log_tail(40)}")
 
+    def queue_cancelled_at_first_progress(self, prompt: "dict | Graph", timeout: float = 300) -> tuple["ComfyInterrupted", float]:
+        """Queue `prompt`, POST /interrupt on its first progress message (Cancel once sampling runs);
+        returns the ComfyInterrupted it ended with and the seconds it took."""
+        fired: list = []
+
+        def interrupt_once_sampling(msg):
+            if msg["type"] == "progress" and not fired:
+                fired.append(msg)
+                self.interrupt()
+
+        started = time.monotonic()
+        try:
+            self.queue(prompt, timeout=timeout, on_message=interrupt_once_sampling)
+        except ComfyInterrupted as err:
+            assert fired, "interrupted, but no progress message arrived first"
+            return err, time.monotonic() - started
+        raise AssertionError("the prompt finished instead of being cancelled")
+
     def interrupt(self) -> None:
         """Ask ComfyUI to stop the running prompt (what the Cancel button does)."""
         self.post("/interrupt")
