@@ -64,7 +64,7 @@ def test_encode_refuses_characters_outside_the_alphabet(recogniser):
     assert [recogniser.alphabet[i] for i in ids] == ["A", "b", "1"] and 0 not in ids
 
 
-def _tiny_config(tmp_path: Path, output: str, iterations: int) -> Path:
+def _tiny_config(tmp_path: Path, output: str, iterations: int, extra: str = "") -> Path:
     path = tmp_path / f"{output}.yaml"
     path.write_text(f"""
 output: {tmp_path / output}
@@ -82,6 +82,7 @@ words: 2
 checkpoint_every: 2
 validate_every: 100
 validate_images: 1
+{extra}
 """, encoding="utf-8")
     return path
 
@@ -104,10 +105,51 @@ def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_pa
     assert {"f1_x4", "f1_x8"} <= set(start.metadata["validation"][-1])
 
 
+@pytest.mark.slow
+def test_a_run_with_ema_and_cosine_rate_resumes_exactly_when_stopped_by_the_clock(tmp_path):
+    """`--max-minutes` stops mid-run (here after every step); the EMA weights and the rate curve carry over."""
+    from glyphsr_core.restore import load_restorer
+    from glyphsr_core.restore.trainer import FINAL, train_restorer
+
+    extra = "lr_schedule: cosine\nema: 0.5\nword_every: 2"
+    straight = train_restorer(load_restorer_config(_tiny_config(tmp_path, "straight", 4, extra)))
+    config = load_restorer_config(_tiny_config(tmp_path, "stopped", 4, extra))
+    steps = [train_restorer(config, resume=True, max_minutes=0).step for _ in range(3)]
+    last = train_restorer(config, resume=True)
+    assert steps == [1, 2, 3] and straight.step == last.step == 4
+    a = load_restorer(tmp_path / "straight" / FINAL).model.state_dict()
+    b = load_restorer(tmp_path / "stopped" / FINAL).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    state = torch.load(tmp_path / "stopped" / "state.pt", weights_only=True)
+    assert not all(torch.equal(state["ema"][k], state["model"][k]) for k in state["model"])
+
+
+def test_cosine_rate_falls_from_lr_to_a_tenth_and_ema_moves_toward_the_weights(tmp_path):
+    from glyphsr_core.restore.compact import CompactSR
+    from glyphsr_core.restore.trainer import learning_rate, update_ema
+
+    config = load_restorer_config(_tiny_config(tmp_path, "rate", 11, "lr_schedule: cosine\nlr: 1.0e-3"))
+    rates = [learning_rate(config, step) for step in range(11)]
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-4) and rates[5] == pytest.approx(5.5e-4)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    constant = load_restorer_config(_tiny_config(tmp_path, "flat", 11))
+    assert {learning_rate(constant, step) for step in range(11)} == {constant.lr}
+    model, ema = CompactSR(4, 1, 4), CompactSR(4, 1, 4)
+    for p in model.parameters():
+        torch.nn.init.constant_(p, 1.0)
+    for p in ema.parameters():
+        torch.nn.init.constant_(p, 0.0)
+    update_ema(ema, model, 0.9)
+    assert all(torch.allclose(p, torch.full_like(p, 0.1)) for p in ema.parameters())
+
+
 @pytest.mark.parametrize("change, message", [
     ("iterations: 0", "iterations must be at least 1"),
     ("nonsense: 3", "unknown key"),
     ("x8_fraction: 2", "x8_fraction in 0..1"),
+    ("ema: 1.0", "ema must be in"),
+    ("lr_schedule: step", "lr_schedule must be"),
+    ("word_every: 0", "word_every must be at least 1"),
 ])
 def test_config_errors_name_the_key(tmp_path, change, message):
     path = _tiny_config(tmp_path, "bad", 4)

@@ -38,10 +38,13 @@ class RestorerTrainConfig:
     words: int = 6                  # word crops per step for the recogniser loss
     x8_fraction: float = 0.35       # steps whose input is the x8 LQ enlarged 2x with bicubic
     lr: float = 2e-4
+    lr_schedule: str = "constant"   # "cosine": decays to lr / 10 at the last iteration
+    ema: float = 0.0                # weight EMA decay (0 = off); validation and the shipped file use the EMA
     text_mask_weight: float = 3.0
     background: str = "bicubic"     # target outside the (dilated) word boxes: "bicubic" (stay put) or "hq"
     edge_weight: float = 0.5
     ctc_weight: float = 0.01
+    word_every: int = 1             # the word-crop losses (pixel + recogniser) run every N steps: they cost 2/3 of a step
     blend_with_bicubic: float = 1.0  # the shipped file: alpha * trained + (1 - alpha) * bicubic (1 = as trained)
     checkpoint_every: int = 200
     validate_every: int = 500
@@ -88,7 +91,8 @@ def load_restorer_config(path: str | Path, overrides: dict[str, Any] | None = No
     values["validation"] = _corpus(raw["validation"], f"{path}: validation", base)
     values["fonts"] = (base / str(raw["fonts"])) if raw.get("fonts") else None
     config = RestorerTrainConfig(**values)
-    positive = ("iterations", "patches", "patch_size", "checkpoint_every", "validate_every", "validate_images", "num_feat", "num_conv")
+    positive = ("iterations", "patches", "patch_size", "checkpoint_every", "validate_every", "validate_images", "num_feat", "num_conv",
+                "word_every")
     for name in positive:
         if int(getattr(config, name)) < 1:
             raise InvalidInputError(f"{path}: {name} must be at least 1, got {getattr(config, name)}")
@@ -96,6 +100,10 @@ def load_restorer_config(path: str | Path, overrides: dict[str, Any] | None = No
         raise InvalidInputError(f"{path}: words must be >= 0, x8_fraction in 0..1 and lr > 0")
     if not 0.0 < config.blend_with_bicubic <= 1.0:
         raise InvalidInputError(f"{path}: blend_with_bicubic must be in (0, 1], got {config.blend_with_bicubic}")
+    if config.lr_schedule not in ("constant", "cosine"):
+        raise InvalidInputError(f"{path}: lr_schedule must be 'constant' or 'cosine', got {config.lr_schedule!r}")
+    if not 0.0 <= config.ema < 1.0:
+        raise InvalidInputError(f"{path}: ema must be in [0, 1), got {config.ema}")
     if config.background not in ("bicubic", "hq"):
         raise InvalidInputError(f"{path}: background must be 'bicubic' or 'hq', got {config.background!r}")
     if config.size % 8:

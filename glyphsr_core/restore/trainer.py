@@ -7,8 +7,10 @@ atomically; loading it uses `weights_only=True`, so it cannot run code.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,12 +83,30 @@ def pixel_loss(sr: torch.Tensor, hq: torch.Tensor, lr: torch.Tensor, mask: torch
     return (inside + outside).mean(), grown
 
 
-def _save_state(path: Path, model: CompactSR, optimiser: torch.optim.Optimizer, step: int,
+def _save_state(path: Path, model: CompactSR, ema: CompactSR | None, optimiser: torch.optim.Optimizer, step: int,
                 rng: np.random.Generator, history: list[dict[str, Any]]) -> None:
     partial = path.with_name(path.name + ".partial")
-    torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
-                "rng": json.dumps(rng.bit_generator.state), "history": json.dumps(history)}, partial)
+    state = {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
+             "rng": json.dumps(rng.bit_generator.state), "history": json.dumps(history)}
+    if ema is not None:
+        state["ema"] = ema.state_dict()
+    torch.save(state, partial)
     partial.replace(path)
+
+
+def learning_rate(config: RestorerTrainConfig, step: int) -> float:
+    """The rate for `step` (0-based), a pure function of the step so a resumed run follows the same curve."""
+    if config.lr_schedule == "constant":
+        return config.lr
+    progress = step / max(config.iterations - 1, 1)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+@torch.no_grad()
+def update_ema(ema: CompactSR, model: CompactSR, decay: float) -> None:
+    """Exponential moving average of the weights: the averaged net is steadier than any single step's."""
+    for averaged, current in zip(ema.parameters(), model.parameters()):
+        averaged.lerp_(current, 1.0 - decay)
 
 
 def validate(model: CompactSR, images: list[Any], scales: tuple[int, ...] = (4, 8)) -> dict[str, float]:
@@ -134,12 +154,15 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
         init_as_bicubic(anchor, torch.Generator().manual_seed(config.seed))
         anchor.eval().requires_grad_(False)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    ema = copy.deepcopy(model).requires_grad_(False) if config.ema > 0 else None
     rng = np.random.default_rng(config.seed)
     step, history = 0, []
     state_path = config.output / STATE
     if resume and state_path.is_file():
         state = torch.load(state_path, weights_only=True)
         model.load_state_dict(state["model"])
+        if ema is not None:
+            ema.load_state_dict(state.get("ema", state["model"]))
         optimiser.load_state_dict(state["optimiser"])
         rng.bit_generator.state = json.loads(state["rng"])
         step, history = int(state["step"]), json.loads(state["history"])
@@ -160,7 +183,7 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
             edge = edge_loss(sr, hq, weight if anchor is not None else None)
             loss = pixel + config.edge_weight * edge
             terms = {"pixel": pixel.item(), "edge": edge.item()}
-            crops = sampler.words(rng, config.words)
+            crops = sampler.words(rng, config.words) if step % config.word_every == 0 else []
             if crops:
                 outputs = [model(c.lr[None])[0] for c in crops]
                 word_pixel = torch.stack([(o - c.hq).abs().mean() for o, c in zip(outputs, crops)]).mean()
@@ -174,38 +197,44 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            for group in optimiser.param_groups:
+                group["lr"] = learning_rate(config, step)
             optimiser.step()
+            if ema is not None:
+                update_ema(ema, model, config.ema)
             step += 1
+            judged = ema if ema is not None else model
             window.append(loss.item())
             if progress is not None:
                 progress(step, config.iterations, {"loss": float(np.mean(window[-50:])), **terms})
             if step % config.checkpoint_every == 0 or step == config.iterations:
-                _save_state(state_path, model, optimiser, step, rng, history)
+                _save_state(state_path, model, ema, optimiser, step, rng, history)
                 elapsed = time.monotonic() - tick
                 log_file.write(json.dumps({"step": step, "loss": float(np.mean(window)), **terms,
                                            "steps_per_s": round(len(window) / max(elapsed, 1e-9), 3)}) + "\n")
                 log_file.flush()
                 window, tick = [], time.monotonic()
             if step % config.validate_every == 0 or step == config.iterations:
-                scores = validate(model, held_out)
+                scores = validate(judged, held_out)
                 history.append({"step": step, **scores})
                 log_file.write(json.dumps({"step": step, "validation": scores}) + "\n")
                 log_file.flush()
-                save_restorer(model, config.output / f"step_{step:06d}.safetensors", {**metadata, "step": step, **scores})
-                _save_state(state_path, model, optimiser, step, rng, history)
+                save_restorer(judged, config.output / f"step_{step:06d}.safetensors", {**metadata, "step": step, **scores})
+                _save_state(state_path, model, ema, optimiser, step, rng, history)
                 log.info("step %d: validation %s", step, scores)
             if max_minutes is not None and time.monotonic() - start_time > max_minutes * 60:
-                _save_state(state_path, model, optimiser, step, rng, history)
+                _save_state(state_path, model, ema, optimiser, step, rng, history)
                 log.info("stopped after %.1f min at step %d; resume with --resume", max_minutes, step)
                 return TrainResult(step, history, None, time.monotonic() - start_time)
     except KeyboardInterrupt:
-        _save_state(state_path, model, optimiser, step, rng, history)
+        _save_state(state_path, model, ema, optimiser, step, rng, history)
         log.info("interrupted at step %d; state saved, resume with --resume", step)
         raise
     finally:
         log_file.close()
-    shipped = blend_with_bicubic(model, config.blend_with_bicubic)
-    final_scores = validate(shipped, held_out) if shipped is not model else history[-1] if history else {}
+    trained = ema if ema is not None else model
+    shipped = blend_with_bicubic(trained, config.blend_with_bicubic)
+    final_scores = validate(shipped, held_out) if shipped is not trained else history[-1] if history else {}
     final = save_restorer(shipped, config.output / FINAL, {**metadata, "step": step, "validation": history,
                                                           "blend_with_bicubic": config.blend_with_bicubic,
                                                           "final_validation": {k: v for k, v in final_scores.items()
