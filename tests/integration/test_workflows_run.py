@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -103,7 +104,7 @@ def prepared(name: str, models: dict, image: str) -> dict:
             inputs["model"] = models["vlm"]
         if node["class_type"] == "LoadImage":
             inputs["image"] = image
-        if node["class_type"] == "GlyphSR_PingPongKSampler":
+        if node["class_type"] in ("GlyphSR_PingPongKSampler", "GlyphSR_TextGuard"):
             inputs["steps"] = STEPS
         if node["class_type"] == "GlyphSR_VLMCaption":
             inputs["max_new_tokens"] = 8
@@ -144,6 +145,10 @@ def test_upscale_workflow_runs_to_a_saved_x4_image(name, comfy_server, models, i
         assert json.loads(saved.text["prompt"])[save_id]["class_type"] == "SaveImage"
     report = shown_text(result, prompt, "Text fidelity report")[0]
     assert report.startswith("word F1 ") and "2 guidance words" in report
+    # random tiny weights draw no letters: the guard repairs toward R and never ends below where it began
+    guard = re.match(r"word F1 (\d\.\d+) -> (\d\.\d+)", shown_text(result, prompt, "Text Guard report")[0])
+    assert guard and float(guard[2]) >= float(guard[1])
+    assert float(report.split()[2].rstrip(";")) == pytest.approx(float(guard[2]), abs=0.01)
     prompts_report = shown_text(result, prompt, "Prompt report")[0]
     assert prompts_report.startswith("2 word(s) in the text prompt")
 

@@ -153,19 +153,30 @@ def _diffuse(flow: Flow, models: dict, restored, upscaled, ocr, prompts) -> None
                        denoise=d.DENOISE, text_cfg=d.TEXT_CFG, schedule=d.SCHEDULE, switch_at=d.SWITCH_AT,
                        pattern=d.PATTERN, cfg_start=d.CFG_START)
 
-    g = _group(flow, "Colour fix and save",
-                   "Colour Fix pulls the colours back toward the input, then the result is saved.", 5, row=1)
+    g = _group(flow, "Colour fix",
+                   "Colour Fix pulls the colours back toward the input.", 4, row=1)
     decoded = flow.add("VAEDecode", g, samples=sampled[0], vae=ckpt["VAE"])
     fixed = flow.add("GlyphSR_ColorFix", g, image=decoded[0], reference=upscaled[0], method=d.COLOR_FIX)
-    flow.add("SaveImage", g, images=fixed["image"], filename_prefix="glyphsr")
-    g = _group(flow, "Check the text",
-                   "The Text Fidelity Check reads the result and lists every word kept, changed, missing or "
-                   "invented (F1 1.0 = all kept); the mask shows where words changed.", 6)
-    check = flow.add("GlyphSR_TextFidelity", g, image=fixed["image"], text=ocr["text"], min_confidence=0.5,
+
+    g = _group(flow, "Text Guard",
+                   "Text Guard reads the result and compares it with OCR's words. A word that came back changed, "
+                   "lost or invented is re-drawn in its box with the text prompts (new seed, stronger text CFG "
+                   "each round); if still wrong, R's letters are pasted there. Nothing outside those boxes changes.",
+                   5, row=1)
+    guard = flow.add("GlyphSR_TextGuard", g, image=fixed["image"], fallback=restored[0], text=ocr["text"],
+                     rounds=d.GUARD_ROUNDS, min_confidence=d.MIN_CONFIDENCE, dilation=d.GUARD_DILATION,
+                     model=ckpt["MODEL"], vae=ckpt["VAE"], text_positive=apply["text_positive"],
+                     text_negative=apply["text_negative"], seed=0, steps=20, cfg=d.TEXT_CFG, sampler_name="dpmpp_2m",
+                     scheduler="karras", denoise=d.GUARD_DENOISE, color_match=d.COLOR_FIX)
+    g = _group(flow, "Save and check",
+                   "The guarded result is saved. The Guard report says what was done to each word; the Text "
+                   "Fidelity Check then reads the saved image and lists every word kept, changed, missing or "
+                   "invented (F1 1.0 = all kept).", 6)
+    flow.add("SaveImage", g, images=guard["image"], filename_prefix="glyphsr")
+    flow.add("PreviewAny", g, title="Text Guard report", source=guard["report"])
+    check = flow.add("GlyphSR_TextFidelity", g, image=guard["image"], text=ocr["text"], min_confidence=0.5,
                      ocr_scale="auto", min_overlap=0.3, mask_dilation=4)
     flow.add("PreviewAny", g, title="Text fidelity report", source=check["report"])
-    changed = flow.add("MaskToImage", g, mask=check["changed_mask"])
-    flow.add("PreviewImage", g, title="Where words changed", images=changed[0])
 
 
 def upscale_flow(name: str, base: str, with_vlm: bool) -> Flow:
