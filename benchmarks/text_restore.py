@@ -50,7 +50,8 @@ def tesseract_ocr(image, min_confidence: float = 0.5, ocr_scale: str = "auto") -
 def quality(args: argparse.Namespace) -> None:
     from glyphsr_core.evaluate import evaluate
 
-    methods = ["bicubic", "lanczos", "restore" if args.restorer is None else f"restore:{args.restorer}"]
+    restorer = "restore" if args.restorer is None else f"restore:{args.restorer}"
+    methods = [restorer if m == "restore" else m for m in args.methods.split(",")]
     ocr = tesseract_ocr if args.ocr == "tesseract" else None
     rows = []
     for root in args.root:
@@ -144,6 +145,8 @@ def main() -> None:
     q.add_argument("--root", action="append", required=True, help="a make-corpus folder (repeatable)")
     q.add_argument("--scales", type=lambda s: [int(x) for x in s.split(",")], default=[4, 8])
     q.add_argument("--restorer", default=None, help="restorer file (default: the bundled one)")
+    q.add_argument("--methods", default="bicubic,lanczos,restore",
+                   help="comma-separated evaluate methods ('restore' is --restorer)")
     q.add_argument("--ocr", choices=("rapidocr", "tesseract"), default="rapidocr")
     q.add_argument("--limit", type=int, default=None)
     q.add_argument("--json", default=None)
