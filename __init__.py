@@ -5,6 +5,13 @@ OCR, VLM and diffusers back-ends load on first use so a missing optional depende
 stops the pack from loading.
 """
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+if __package__:
+    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+else:
+    # Imported as a plain module, not as a package: pytest does that to a checkout whose folder name
+    # is not a Python identifier (e.g. "ComfyUI-GlyphSR") when it sets up the folder's tests. There are
+    # no nodes to offer then; ComfyUI always imports the folder as a package.
+    NODE_CLASS_MAPPINGS: dict = {}
+    NODE_DISPLAY_NAME_MAPPINGS: dict = {}
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -55,3 +55,23 @@ def test_registry_metadata():
     assert re.fullmatch(r"\d+\.\d+\.\d+", meta["project"]["version"])
     assert meta["project"]["urls"]["Repository"]
     assert {"PublisherId", "DisplayName", "Icon"} <= set(meta["tool"]["comfy"])
+
+
+def test_the_test_command_works_in_a_checkout_named_like_the_pack(tmp_path):
+    """`git clone …/ComfyUI-GlyphSR` gives a folder whose name is no Python identifier; pytest then
+    imports its `__init__.py` as a plain module, which must not fail (it did: every test errored)."""
+    import shutil
+
+    checkout = tmp_path / "ComfyUI-GlyphSR"
+    keep = ("__init__.py", "pyproject.toml", "nodes", "glyphsr_core", "tests")
+    checkout.mkdir()
+    for name in keep:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, checkout / name, ignore=shutil.ignore_patterns("__pycache__", "data"))
+        else:
+            shutil.copy2(source, checkout / name)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_types.py"],
+                          cwd=checkout, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert re.search(r"\d+ passed", done.stdout) and "error" not in done.stdout.lower()
