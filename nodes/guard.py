@@ -81,7 +81,7 @@ class TextGuard:
                 "vae": ("VAE", {"tooltip": "The VAE of that model."}),
                 "text_positive": ("CONDITIONING", {"tooltip": "Text prompt (the words to restore)."}),
                 "text_negative": ("CONDITIONING", {"tooltip": "Negative prompt of the text pair."}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xffffffffffffffff, "tooltip": (
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xffffffffffffffff, "control_after_generate": True, "tooltip": (
                     "Round r of batch item i uses seed + r + 1000 * i.")}),
                 "steps": ("INT", {"default": 20, "min": 1, "max": 1000}),
                 "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,

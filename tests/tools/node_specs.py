@@ -118,8 +118,9 @@ def is_widget(entry: list) -> bool:
 def widget_slots(spec: dict) -> list[tuple[str, str]]:
     """The node's `widgets_values` layout: (input name, 'value' | 'control' | 'upload') per position.
 
-    Seed-like INT inputs carry a `control_after_generate` value right after their own, and
-    image-upload combos (LoadImage) an 'image' value for the upload button.
+    Seed-like INT inputs carry a `control_after_generate` value right after their own (the frontend
+    adds that widget for `control_after_generate` and, without the option, for INTs named seed or
+    noise_seed), and image-upload combos (LoadImage) an 'image' value for the upload button.
     """
     slots = []
     for name, entry, _required in input_entries(spec):
@@ -127,7 +128,8 @@ def widget_slots(spec: dict) -> list[tuple[str, str]]:
             continue
         slots.append((name, "value"))
         options = input_options(entry)
-        if options.get("control_after_generate"):
+        seed_like = input_type(entry) == "INT" and name in ("seed", "noise_seed")
+        if options.get("control_after_generate", seed_like):
             slots.append((name, "control"))
         if options.get("image_upload"):
             slots.append((name, "upload"))
