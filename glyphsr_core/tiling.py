@@ -118,17 +118,16 @@ def axis_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> list
     if multiple < 1:
         raise TilingError(f"tile alignment must be >= 1, got {multiple}")
     stride = tile - overlap
-    count = max(2, math.ceil((length - tile) / stride) + 1)
-    while True:
-        span = length - tile
-        starts = [0]
-        for i in range(1, count - 1):
-            starts.append(min(span, int(round(i * span / (count - 1) / multiple)) * multiple))
-        starts.append(span)
-        # rounding may widen a gap beyond the stride; one more tile then
-        if all(b - a <= stride for a, b in zip(starts, starts[1:])) and len(set(starts)) == len(starts):
-            return starts
-        count += 1
+    span = length - tile
+    first = max(2, math.ceil(span / stride) + 1)
+    for align in ((multiple, 1) if multiple > 1 else (1,)):
+        # rounding to `align` may widen a gap beyond the stride: then try a few more tiles, else stop aligning
+        for count in range(first, first + 8):
+            starts = [0] + [min(span, int(round(i * span / (count - 1) / align)) * align)
+                            for i in range(1, count - 1)] + [span]
+            if all(0 < b - a <= stride for a, b in zip(starts, starts[1:])):
+                return starts
+    raise TilingError(f"cannot tile {length} px with tiles of {tile} and overlap {overlap}")  # not reached
 
 
 def tile_grid(height: int, width: int, tile: int, overlap: int, multiple: int = 1) -> TileGrid:

@@ -182,3 +182,39 @@ def test_tile_prompts_cap_words_per_tile():
     (prompts,) = build_tile_prompts("c", OcrResult(10, 10, words), [(0.0, 0.0, 1.0, 1.0)], templates=TEMPLATES,
                                     max_words=3)
     assert prompts.words_used == ("W0", "W1", "W2") and len(prompts.words_dropped) == 7
+
+
+@pytest.mark.parametrize("length, tile, overlap, multiple", [(37, 10, 7, 8), (1000, 72, 60, 8), (65, 64, 1, 8),
+                                                             (513, 128, 32, 8)])
+def test_alignment_gives_way_rather_than_break_the_overlap(length, tile, overlap, multiple):
+    starts = axis_starts(length, tile, overlap, multiple)
+    assert starts[0] == 0 and starts[-1] == length - tile
+    assert all(0 < b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+
+
+# ------------------------------------------------------------------ crops and stacks
+
+from glyphsr_core.tile_tensors import crop_tiles, repeat_rows, stack_context  # noqa: E402
+
+
+def test_crop_tiles_stacks_tile_major_with_rows_per_tile():
+    grid = tile_grid(4, 8, 4, 0)  # two 4x4 latent tiles
+    full = torch.arange(2 * 1 * 32 * 64, dtype=torch.float32).reshape(2, 1, 32, 64)  # 2 images, scale 8
+    crops = crop_tiles(full, grid.tiles, 8, rows=2)
+    assert crops.shape == (4, 1, 32, 32)
+    assert torch.equal(crops[0], full[0, :, :, :32]) and torch.equal(crops[1], full[1, :, :, :32])
+    assert torch.equal(crops[2], full[0, :, :, 32:]) and torch.equal(crops[3], full[1, :, :, 32:])
+    one = crop_tiles(full[:1], grid.tiles, 8, rows=3)  # a single hint serves every image
+    assert one.shape == (6, 1, 32, 32) and torch.equal(one[5], full[0, :, :, 32:])
+    with pytest.raises(ValueError, match="smaller than tile 1"):
+        crop_tiles(full[..., :40], grid.tiles, 8, rows=1)
+
+
+def test_repeat_rows_and_stack_context():
+    assert torch.equal(repeat_rows(torch.tensor([[1.0], [2.0]]), 4), torch.tensor([[1.0], [2.0], [1.0], [2.0]]))
+    a, b = torch.full((1, 77, 4), 1.0), torch.full((1, 154, 4), 2.0)
+    stacked = stack_context([a, b], rows=2)
+    assert stacked.shape == (4, 154, 4)
+    assert torch.equal(stacked[1], torch.full((154, 4), 1.0)) and torch.equal(stacked[2], torch.full((154, 4), 2.0))
+    with pytest.raises(ValueError, match="same dim"):
+        stack_context([a, torch.zeros(1, 77, 5)], rows=1)
