@@ -219,7 +219,7 @@ def step_excess(image: torch.Tensor, lines: list[int], axis: int) -> float:
     for p in lines:
         if p < 2 or p > size - 2:
             continue
-        at = [image.narrow(axis, p + k, 1).double() for k in (-2, -1, 0, 1)]
+        at = [image.narrow(axis, p + k, 1).detach().double() for k in (-2, -1, 0, 1)]
         jump = at[2] - at[1]
         expected = ((at[1] - at[0]) + (at[3] - at[2])) / 2
         worst = max(worst, float((jump - expected).abs().max()))
