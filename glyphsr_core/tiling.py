@@ -199,11 +199,22 @@ def blend(grid: TileGrid, weights: list[torch.Tensor], predictions: list[torch.T
     return out
 
 
-def edge_lines(grid: TileGrid, scale: int = 1) -> tuple[list[int], list[int]]:
-    """Interior rows and columns (in a `scale`-times larger image) where some tile starts or ends."""
-    rows = sorted({y * scale for t in grid.tiles for y in (t.y0, t.y1) if 0 < y < grid.height})
-    cols = sorted({x * scale for t in grid.tiles for x in (t.x0, t.x1) if 0 < x < grid.width})
-    return rows, cols
+def _band_lines(starts: tuple[int, ...], size: int, scale: int) -> list[int]:
+    """Lines (in a `scale`-times larger image) from where a tile starts to where its neighbour ends."""
+    lines: set[int] = set()
+    for a, b in zip(starts, starts[1:]):
+        lines.update(range(b * scale, (a + size) * scale + 1))
+    return sorted(lines)
+
+
+def border_lines(grid: TileGrid, scale: int = 1) -> tuple[list[int], list[int]]:
+    """Rows and columns where tiling could leave a seam: every line of every band two tiles share.
+
+    A band runs from where a tile starts to where its neighbour ends, both edges included; tiles
+    without overlap give just the line between them. A blend that cut anywhere inside a band would
+    show there, not only at the tiles' edges.
+    """
+    return (_band_lines(grid.rows, grid.tile_height, scale), _band_lines(grid.cols, grid.tile_width, scale))
 
 
 def step_excess(image: torch.Tensor, lines: list[int], axis: int) -> float:
@@ -227,12 +238,13 @@ def step_excess(image: torch.Tensor, lines: list[int], axis: int) -> float:
 
 
 def seam_report(image: torch.Tensor, grid: TileGrid, scale: int = 1) -> dict[str, float]:
-    """Step excess at the tile edges vs. at every other line of `image` (a [.., H, W] tensor).
+    """Step excess along the tile borders vs. at every other line of `image` (a [.., H, W] tensor).
 
-    `at_edges` is the worst step across any line where a tile starts or ends; `elsewhere` the worst
-    across all other interior lines not next to an edge (the image's own roughness), for comparison.
+    `at_borders` is the worst step across any line of a band two tiles share (`border_lines`);
+    `elsewhere` the worst across all other interior lines not next to a band (the image's own
+    roughness), for comparison.
     """
-    rows, cols = edge_lines(grid, scale)
+    rows, cols = border_lines(grid, scale)
     h, w = image.shape[-2:]
     # a step also shows in the expected jump of the lines right next to it: leave those out
     near_rows = {y + d for y in rows for d in (-1, 0, 1)}
@@ -240,6 +252,6 @@ def seam_report(image: torch.Tensor, grid: TileGrid, scale: int = 1) -> dict[str
     other_rows = [y for y in range(2, h - 1) if y not in near_rows]
     other_cols = [x for x in range(2, w - 1) if x not in near_cols]
     return {
-        "at_edges": max(step_excess(image, rows, -2), step_excess(image, cols, -1)),
+        "at_borders": max(step_excess(image, rows, -2), step_excess(image, cols, -1)),
         "elsewhere": max(step_excess(image, other_rows, -2), step_excess(image, other_cols, -1)),
     }

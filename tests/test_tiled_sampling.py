@@ -96,11 +96,22 @@ def pp(pack):
     return pack.nodes.pingpong
 
 
-def controlled_conds(pack, height, width, text_control=True):
+def controlled_conds(pack, height, width, text_control=True, smooth=False):
+    """The four conds with one TS-ControlNet: a gradient hint, a glyph map and a text-mask beta map.
+
+    `smooth` makes the glyph map and the mask smooth too (the result of a smooth latent is then
+    smooth, and any step in it is a seam); otherwise they are a random pattern and a hard-edged box.
+    """
     hint = smooth_image(height, width)
-    glyph = (torch.rand(1, 1, height, width, generator=torch.Generator().manual_seed(5)) > 0.5).float()
-    mask = torch.zeros(1, height, width)
-    mask[:, height // 4: height // 2, width // 3:] = 1.0
+    if smooth:
+        y = torch.linspace(0, 1, height)[:, None]
+        x = torch.linspace(0, 1, width)[None, :]
+        glyph = (0.5 + 0.5 * torch.sin(6 * x) * torch.cos(4 * y))[None, None]
+        mask = torch.exp(-((x - 0.6) ** 2 + (y - 0.4) ** 2) / 0.05)[None]
+    else:
+        glyph = (torch.rand(1, 1, height, width, generator=torch.Generator().manual_seed(5)) > 0.5).float()
+        mask = torch.zeros(1, height, width)
+        mask[:, height // 4: height // 2, width // 3:] = 1.0
     control = ts_control(pack, hint, glyph, mask)
     return {"scene_positive": cond(SCENE_POS, control), "scene_negative": cond(SCENE_NEG, control),
             "text_positive": cond(TEXT_POS, control if text_control else None),
@@ -180,7 +191,7 @@ def seam_run(pack, tiled, image: torch.Tensor, overlap_px: int) -> tuple[dict, d
 
     height, width = image.shape[-2:]
     latent = image[:, :1].repeat(1, 4, 1, 1)
-    conds = controlled_conds(pack, height * 8, width * 8)
+    conds = controlled_conds(pack, height * 8, width * 8, smooth=True)
     tile_px = (height // 2 + overlap_px // 16) * 8
 
     def sample(tile_size, overlap):
@@ -199,11 +210,11 @@ def seam_run(pack, tiled, image: torch.Tensor, overlap_px: int) -> tuple[dict, d
     return seam_report(out, grid), seam_report(out - whole, grid)
 
 
-#: the stated bound: with blending, the step that tiling adds across any line where a tile starts or
-#: ends (measured on tiled minus untiled) is at most 10 % of the step the same tiles leave when cut
-#: without overlap, and at most 0.002 (latent values are ~0..1)
-SEAM_SHARE = 0.10
-SEAM_MAX = 0.002
+#: the stated bound: with blending, the step that tiling adds across any line of a band two tiles
+#: share (measured on tiled minus untiled) is at most 5 % of the step the same tiles leave when cut
+#: without overlap, and at most 0.005 (latent values are ~0..1)
+SEAM_SHARE = 0.05
+SEAM_MAX = 0.005
 
 
 @pytest.mark.parametrize("image", ["gradient", "text"])
@@ -211,11 +222,11 @@ def test_two_by_two_tiles_leave_no_step_along_borders(pack, tiled, image):
     picture = smooth_image(64, 64)[:, :1] if image == "gradient" else rendered_text_image(64, 64)
     _, hard = seam_run(pack, tiled, picture, 0)
     report, soft = seam_run(pack, tiled, picture, 128)
-    assert hard["at_edges"] > 0.02  # the measure sees the seams of plain cutting
-    assert soft["at_edges"] <= SEAM_SHARE * hard["at_edges"]
-    assert soft["at_edges"] <= SEAM_MAX
+    assert hard["at_borders"] > 0.02  # the measure sees the seams of plain cutting
+    assert soft["at_borders"] <= SEAM_SHARE * hard["at_borders"]
+    assert soft["at_borders"] <= SEAM_MAX
     if image == "gradient":  # a smooth picture: the tiled result itself has no step at the borders either
-        assert report["at_edges"] <= report["elsewhere"] + SEAM_MAX
+        assert report["at_borders"] <= report["elsewhere"] + SEAM_MAX
 
 
 # ------------------------------------------------------------------ per-tile words and hint crops

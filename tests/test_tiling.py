@@ -7,7 +7,7 @@ import torch
 
 from glyphsr_core.prompts import PromptTemplates
 from glyphsr_core.tile_prompts import assign_regions, build_tile_prompts
-from glyphsr_core.tiling import (TilingError, axis_starts, blend, blend_weights, edge_lines, seam_report,
+from glyphsr_core.tiling import (TilingError, axis_starts, blend, blend_weights, border_lines, seam_report,
                                  step_excess, tile_grid)
 from glyphsr_core.types import OcrResult, TextRegion, quad_from_box
 
@@ -106,15 +106,23 @@ def test_step_excess_sees_a_seam_and_not_a_gradient():
     assert step_excess(seam, [16], -1) < 1e-6
 
 
-def test_seam_report_separates_edges_from_the_rest():
+def test_seam_report_separates_borders_from_the_rest():
     grid = tile_grid(32, 64, 32, 0)
-    rows, cols = edge_lines(grid, scale=2)
-    assert (rows, cols) == ([], [64])
+    assert border_lines(grid, scale=2) == ([], [64])
     image = torch.linspace(0, 1, 128).repeat(1, 1, 64, 1)
     image[..., 64:] -= 0.1
     report = seam_report(image, grid, scale=2)
-    assert report["at_edges"] == pytest.approx(0.1, abs=1e-6)
+    assert report["at_borders"] == pytest.approx(0.1, abs=1e-6)
     assert report["elsewhere"] < 1e-6
+
+
+def test_border_lines_cover_the_whole_shared_band():
+    grid = tile_grid(16, 24, 16, 8)  # columns: tiles at 0 and 8, sharing columns 8..15
+    assert grid.cols == (0, 8)
+    assert border_lines(grid) == ([], list(range(8, 17)))
+    image = torch.linspace(0, 1, 24).repeat(1, 1, 16, 1)
+    image[..., 12:] += 0.05  # a cut in the middle of the band, not at a tile edge
+    assert seam_report(image, grid)["at_borders"] == pytest.approx(0.05, abs=1e-6)
 
 
 # ------------------------------------------------------------------ per-tile prompts
