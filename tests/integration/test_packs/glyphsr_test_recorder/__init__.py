@@ -10,6 +10,9 @@ and, per model evaluation, the CFG scale ComfyUI's sampling_function applied (a 
 GlyphSRTest_RecordingTSControl patches the TS-ControlNet attached to a CONDITIONING so that every
 branch call writes the branch, the mean of the hint it ran on, its control model's id and the
 TS-ControlNet's model patchers ComfyUI holds loaded at that moment (count and bytes).
+GlyphSRTest_RecordControlHints (a pass-through on a CONDITIONING) wraps ControlNet.get_control at class
+level, so that every ControlNet call, copies included (tiled sampling copies each control per tile
+batch), writes the shape of the hint it ran on and each row's sum.
 """
 
 from __future__ import annotations
