@@ -27,7 +27,7 @@ import node_helpers
 import torch
 
 from ..glyphsr_core import defaults
-from ..glyphsr_core.errors import InvalidInputError
+from ..glyphsr_core.errors import BatchSizeError, InvalidInputError
 from ..glyphsr_core.prompts import DEFAULT_TEXT_SUFFIX, PromptTemplates
 from ..glyphsr_core.schedule import PingPong
 from ..glyphsr_core.tile_prompts import DEFAULT_MIN_INSIDE, build_tile_prompts
@@ -340,6 +340,10 @@ class TilePromptsNode:
         height, width = samples.shape[-2], samples.shape[-1]
         grid = grid_for(height, width, tile, overlap)
         results = list(text) if text else [None]
+        images = int(samples.shape[0])
+        if len(results) not in (1, images):
+            raise BatchSizeError(f"'text' holds {len(results)} OCR result(s) but 'latent' holds {images} image(s): "
+                                 "connect one result, or one per image")
         templates = PromptTemplates(text_suffix=text_suffix)
         per_image = [build_tile_prompts(caption, r, grid.boxes(), templates=templates, max_words=max_words,
                                         include_locations=include_locations, escape_weights=True,

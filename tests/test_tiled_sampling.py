@@ -343,6 +343,10 @@ def test_errors_name_the_input(pack, tiled):
     with pytest.raises(ValueError, match="tile_prompts were made for a 32x32 latent with tile 192 px and overlap "
                                          "64 px.*overlap 128 px"):
         run_tiled(tiled, ToyPatcher(), conds, latent, 192, 128, tile_prompts=prompts)
+    two = OcrResult(256, 256, ())
+    with pytest.raises(ValueError, match="'text' holds 2 OCR result\\(s\\) but 'latent' holds 3 image"):
+        tiled.TilePromptsNode().build(FakeClip(), {"samples": torch.zeros(3, 4, 32, 32)}, "c", 192, 64, 24, True,
+                                      0.5, "S", text=[two, two])
     area = dict(conds, scene_positive=[[torch.ones(1, 77, 8), {"area": (8, 8, 0, 0), "pooled_output": None}]])
     with pytest.raises(ValueError, match="scene_positive|'area' conditioning"):
         run_tiled(tiled, ToyPatcher(), area, latent, 192, 128)
