@@ -128,19 +128,20 @@ def main(argv=None) -> int:
     if not os.environ.get("COMFYUI_DIR"):
         sys.exit("set COMFYUI_DIR to a ComfyUI checkout and run this with ComfyUI's python")
     rows = []
-    for size in args.sizes:
+    print(f"tile {args.tile} px, overlap {args.overlap} px, {args.batch} tile(s) per call, {args.steps} steps, CPU",
+          flush=True)
+    for size in args.sizes:  # one fresh process per size, so each peak is its own
         cmd = [sys.executable, __file__, "--child", str(size), "--tile", str(args.tile), "--overlap",
                str(args.overlap), "--batch", str(args.batch), "--steps", str(args.steps)]
         if args.ckpt is not None:
             cmd += ["--ckpt", str(args.ckpt)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"tile {args.tile} px, overlap {args.overlap} px, {args.batch} tile(s) per call, {args.steps} steps, CPU")
-    for r in rows:
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(r)
         print(f"{r['size']:5d} px: {r['grid'][0]}x{r['grid'][1]} tiles; RSS added while sampling "
               f"{r['rss_added_mib']:.1f} MiB (latent {r['latent_mib']:.1f} MiB); {r['tile_step_s']:.3f} s per "
               f"tile-step vs {r['untiled_tile_step_s']:.3f} s per untiled step of one tile "
-              f"({r['tile_step_s'] / r['untiled_tile_step_s']:.2f}x)")
+              f"({r['tile_step_s'] / r['untiled_tile_step_s']:.2f}x)", flush=True)
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         print(f"RSS growth {first['size']} -> {last['size']} px, latent aside: "
