@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from . import defaults
 from .diffusion import residuals as res
+from .diffusion.tiles import SampleTiling, TiledInputs
 from .diffusion.models import BaseModel, make_scheduler
 from .errors import InvalidInputError
 from .schedule import PingPong
@@ -262,7 +263,8 @@ class GlyphSRPipeline:
                steps: int = DEFAULT_STEPS, pingpong: PingPong = DEFAULT_PINGPONG, scheduler: str | None = "euler",
                generator: torch.Generator | None = None, controlnet_scale: float = 1.0,
                latents: torch.Tensor | None = None, denoise: float = 1.0, output: str = "image",
-               callback: Callable[[int, int, str], None] | None = None) -> torch.Tensor:
+               callback: Callable[[int, int, str], None] | None = None, tiling: "SampleTiling | None" = None,
+               tile_text: "list[Conditioning] | None" = None) -> torch.Tensor:
         """Denoise from noise guided by the control image; returns images [B,3,H,W] in 0..1 (or latents).
 
         `control` is the upscaled LQ image [B,3,H,W] in 0..1 (H, W multiples of the VAE factor);
@@ -272,7 +274,9 @@ class GlyphSRPipeline:
         text branch skipped when beta is 0 and no map is given. `scheduler` None keeps the base's.
         `denoise` < 1 starts from the control image's latents noised to that fraction of the schedule
         and runs only the remaining steps (as diffusers' img2img ControlNet pipeline does); the
-        ping-pong schedule then counts the steps that run.
+        ping-pong schedule then counts the steps that run. `tiling` runs every model evaluation on
+        overlapping latent tiles blended with smooth weights (glyphsr_core.tiling); `tile_text`
+        gives each tile its own text prompt pair (one Conditioning per tile, batch 1 or B).
         """
         if control.ndim != 4 or control.shape[1] != 3:
             raise PipelineInputError(f"control must be an image batch [B, 3, H, W] in 0..1; got {tuple(control.shape)}")
@@ -322,43 +326,68 @@ class GlyphSRPipeline:
         extra_step = self.pipe.prepare_extra_step_kwargs(generator, 0.0)
         conds = {"scene": scene, "text": text}
         total = len(timesteps)
+        grid = None
+        if tiling is not None:
+            grid = tiling.grid(latents.shape[-2], latents.shape[-1], factor)
+            logger.info("tiled sampling: %s, %d tile(s) per model call", grid.describe(), tiling.batch)
+            tiled = TiledInputs(grid, tiling.batch, batch, control, text_control, beta_map, factor)
+            if tile_text is not None and len(tile_text) != len(grid):
+                raise PipelineInputError(f"{len(tile_text)} per-tile text prompt pair(s) for {len(grid)} tile(s)")
         for i, t in enumerate(timesteps):
             branch = pingpong.branch(i, total)
             cfg = pingpong.cfg_for(branch, i, total)
-            cond = conds[branch]
-            # as ComfyUI: only a scale of exactly 1 skips the negative prompt; below 1 CFG still applies
-            cfg_on = not math.isclose(cfg, 1.0)
-            embeds = torch.cat([cond.negative, cond.positive]) if cfg_on else cond.positive
-            embeds = embeds.to(self.device)
-            added = self._added_cond(cond, height, width, cfg_on)
-            model_in = torch.cat([latents] * 2) if cfg_on else latents
-            model_in = sched.scale_model_input(model_in, t)
-            repeat = 2 if cfg_on else 1
-            down, mid = self.scene_controlnet(
-                model_in, t, encoder_hidden_states=embeds, controlnet_cond=torch.cat([control] * repeat),
-                conditioning_scale=controlnet_scale, added_cond_kwargs=added, return_dict=False)
-            if use_text:
-                text_dtype = self.text_controlnet.dtype  # fp32 while it trains beside a half-precision base
-                text_res = self.text_controlnet(
-                    model_in.to(text_dtype), t, encoder_hidden_states=embeds.to(text_dtype),
-                    controlnet_cond=torch.cat([text_control] * repeat).to(text_dtype),
-                    conditioning_scale=controlnet_scale, added_cond_kwargs=_cast_added(added, text_dtype),
-                    return_dict=False)
-                down, mid = res.fuse((tuple(down), mid), (tuple(text_res[0]), text_res[1]), beta, beta_map, repeat)
-            unet_dtype = self.base.unet.dtype
-            noise_pred = self.base.unet(
-                model_in, t, encoder_hidden_states=embeds,
-                down_block_additional_residuals=[d.to(unet_dtype) for d in down],
-                mid_block_additional_residual=mid.to(unet_dtype), added_cond_kwargs=added, return_dict=False)[0]
-            if cfg_on:
-                uncond, condp = noise_pred.chunk(2)
-                noise_pred = uncond + cfg * (condp - uncond)
+            if grid is None:
+                noise_pred = self._noise_pred(latents, t, conds[branch], control, text_control, use_text, beta,
+                                              beta_map, cfg, controlnet_scale, height, width)
+            else:
+                noise_pred = torch.zeros_like(latents)
+                for b, tiles in enumerate(tiled.batches):
+                    per_tile = tile_text if branch == "text" and tile_text is not None else None
+                    cond = tiled.conditioning(b, conds[branch], per_tile)
+                    pred = self._noise_pred(tiled.latents(b, latents), t, cond, tiled.control[b],
+                                            tiled.text_control[b], use_text, beta, tiled.beta_map[b], cfg,
+                                            controlnet_scale, grid.tile_height * factor, grid.tile_width * factor)
+                    tiled.blend(b, pred, noise_pred)
             latents = sched.step(noise_pred, t, latents, **extra_step, return_dict=False)[0]
             if callback is not None:
                 callback(i, total, branch)
         if output == "latent":
             return latents
         return self.decode(latents)
+
+    def _noise_pred(self, latents: torch.Tensor, t, cond: Conditioning, control: torch.Tensor,
+                    text_control: torch.Tensor | None, use_text: bool, beta: float, beta_map: Any, cfg: float,
+                    controlnet_scale: float, height: int, width: int) -> torch.Tensor:
+        """One guided noise prediction: both ControlNet branches, fused residuals, the UNet, CFG."""
+        sched = self.pipe.scheduler
+        # as ComfyUI: only a scale of exactly 1 skips the negative prompt; below 1 CFG still applies
+        cfg_on = not math.isclose(cfg, 1.0)
+        embeds = torch.cat([cond.negative, cond.positive]) if cfg_on else cond.positive
+        embeds = embeds.to(self.device)
+        added = self._added_cond(cond, height, width, cfg_on)
+        model_in = torch.cat([latents] * 2) if cfg_on else latents
+        model_in = sched.scale_model_input(model_in, t)
+        repeat = 2 if cfg_on else 1
+        down, mid = self.scene_controlnet(
+            model_in, t, encoder_hidden_states=embeds, controlnet_cond=torch.cat([control] * repeat),
+            conditioning_scale=controlnet_scale, added_cond_kwargs=added, return_dict=False)
+        if use_text:
+            text_dtype = self.text_controlnet.dtype  # fp32 while it trains beside a half-precision base
+            text_res = self.text_controlnet(
+                model_in.to(text_dtype), t, encoder_hidden_states=embeds.to(text_dtype),
+                controlnet_cond=torch.cat([text_control] * repeat).to(text_dtype),
+                conditioning_scale=controlnet_scale, added_cond_kwargs=_cast_added(added, text_dtype),
+                return_dict=False)
+            down, mid = res.fuse((tuple(down), mid), (tuple(text_res[0]), text_res[1]), beta, beta_map, repeat)
+        unet_dtype = self.base.unet.dtype
+        noise_pred = self.base.unet(
+            model_in, t, encoder_hidden_states=embeds,
+            down_block_additional_residuals=[d.to(unet_dtype) for d in down],
+            mid_block_additional_residual=mid.to(unet_dtype), added_cond_kwargs=added, return_dict=False)[0]
+        if cfg_on:
+            uncond, condp = noise_pred.chunk(2)
+            noise_pred = uncond + cfg * (condp - uncond)
+        return noise_pred
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
@@ -388,7 +417,8 @@ class GlyphSRPipeline:
                 beta: float | None = None, beta_scene: float | None = None,
                 mask_dilation: int = defaults.MASK_DILATION, controlnet_scale: float = defaults.CONTROL_STRENGTH,
                 color_fix: str = defaults.COLOR_FIX, denoise: float = defaults.DENOISE, restored: Any = None,
-                callback: Callable[[int, int, str], None] | None = None) -> UpscaleResult:
+                callback: Callable[[int, int, str], None] | None = None, sample_tile: int | None = None,
+                sample_tile_overlap: int = 128, sample_tile_batch: int = 1) -> UpscaleResult:
         """Upscale one image the GLYPH-SR way (see the module docstring).
 
         `text` replaces OCR (user-corrected words); otherwise OCR reads `ocr_image` (the Text Restore
@@ -397,7 +427,9 @@ class GlyphSRPipeline:
         (glyphsr_core.vlm) writes the caption when `caption` is empty. `beta_scene` set -> mask fusion:
         beta inside the dilated text mask, `beta_scene` outside. `color_fix` is "wavelet", "adain" or
         "none". `restored` (the stage-1 restored image R, any size; resized to the working size) is the
-        hint of text branches with text_hint 'restored' (the shared branch).
+        hint of text branches with text_hint 'restored' (the shared branch). `sample_tile` samples in
+        tiles of that many pixels (0: never; None: automatically above twice the base's native size),
+        each tile with its own text prompt (the words inside it, located in the tile).
         """
         from PIL import Image
 
@@ -434,6 +466,8 @@ class GlyphSRPipeline:
         logger.info("%s", prompts.summary())
         scene = self.encode(prompts.scene_positive, prompts.scene_negative)
         text_cond = self.encode(prompts.text_positive, prompts.text_negative)
+        tiling, tile_text, tile_words = self._tiling(work, sample_tile, sample_tile_overlap, sample_tile_batch,
+                                                     caption, text, max_words)
 
         control = pil_to_tensor(upscaled)
         if self.text_controlnet is None and (beta is not None or beta_scene is not None):
@@ -448,10 +482,18 @@ class GlyphSRPipeline:
             mask = pil_to_tensor(render_text_mask(text, *work))
             beta_map = beta_map_from_mask(mask, self.beta if beta is None else beta, beta_scene, mask_dilation)
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
-        out = self.sample(control, scene, text_cond, glyph=glyph, restored=restored_work,
-                          beta=beta if self.text_controlnet else 0.0,
-                          beta_map=beta_map, steps=steps, pingpong=pingpong, scheduler=scheduler,
-                          generator=generator, controlnet_scale=controlnet_scale, denoise=denoise, callback=callback)
+        vae_tiling = tiling is not None and hasattr(self.base.vae, "enable_tiling")
+        if vae_tiling:  # a large image: the VAE encodes and decodes in tiles too (diffusers' tiled VAE)
+            self.base.vae.enable_tiling()
+        try:
+            out = self.sample(control, scene, text_cond, glyph=glyph, restored=restored_work,
+                              beta=beta if self.text_controlnet else 0.0,
+                              beta_map=beta_map, steps=steps, pingpong=pingpong, scheduler=scheduler,
+                              generator=generator, controlnet_scale=controlnet_scale, denoise=denoise,
+                              callback=callback, tiling=tiling, tile_text=tile_text)
+        finally:
+            if vae_tiling:
+                self.base.vae.disable_tiling()
         if color_fix != "none":
             from .colorfix import color_fix as fix
 
@@ -462,7 +504,29 @@ class GlyphSRPipeline:
         return UpscaleResult(image=result, ocr=text, caption=caption, prompts=prompts,
                              schedule=pingpong.branches(max(1, min(int(steps * denoise), steps))), size=target,
                              info={"work_size": work, "words_dropped": list(prompts.words_dropped),
-                                   "ocr_dropped": [d.to_dict() for d in dropped]})
+                                   "ocr_dropped": [d.to_dict() for d in dropped], "tiles": tile_words})
+
+    def _tiling(self, work: tuple[int, int], sample_tile: int | None, overlap: int, batch: int, caption: str,
+                text: OcrResult | None, max_words: int) -> tuple:
+        """(SampleTiling or None, per-tile text Conditionings or None, per-tile words for the report)."""
+        from .diffusion.tiles import auto_tiling
+        from .tile_prompts import build_tile_prompts
+
+        if sample_tile is None:
+            tiling = auto_tiling(work[0], work[1], 1024 if self.base.family == "sdxl" else 512, overlap, batch)
+        elif sample_tile == 0:
+            tiling = None
+        else:
+            tiling = SampleTiling(int(sample_tile), int(overlap), int(batch))
+        if tiling is None:
+            return None, None, None
+        factor = self.vae_scale_factor
+        grid = tiling.grid(work[1] // factor, work[0] // factor, factor)
+        sets = build_tile_prompts(caption, text, grid.boxes(), max_words=max_words)
+        tile_text = [self.encode(p.text_positive, p.text_negative) for p in sets]
+        words = [{"tile": [t.row, t.col], "box_px": [t.x0 * factor, t.y0 * factor, t.x1 * factor, t.y1 * factor],
+                  "words": list(p.words_used)} for t, p in zip(grid.tiles, sets)]
+        return tiling, tile_text, words
 
 
 def _missing_message(what: str, path: Path) -> str:

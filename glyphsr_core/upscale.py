@@ -26,6 +26,13 @@ from .errors import InvalidInputError
 logger = logging.getLogger(__name__)
 
 
+def _sample_tile(value: str) -> int:
+    number = int(value)
+    if number != 0 and number < 64:
+        raise argparse.ArgumentTypeError(f"--sample-tile must be 0 (off) or at least 64 px, got {value}")
+    return number
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     from . import defaults as d
     from .analyze import add_word_filter_argument
@@ -90,6 +97,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                         help="weights and math: auto = fp16 on CUDA, fp32 on CPU (half precision is very slow on CPUs)")
 
+    # --tile / --tile-overlap are Text Restore's (stage 1, input pixels); these tile the diffusion sampling
+    parser.add_argument("--sample-tile", type=_sample_tile, default=None, metavar="PX",
+                        help="sample in overlapping tiles of PX output pixels blended every step (seamless), each "
+                             "tile prompted with its own words; 0: never; default: automatically when the image is "
+                             "larger than twice the base's native size (SD 1.5: 1024, SDXL: 2048), said in the log")
+    parser.add_argument("--sample-tile-overlap", type=int, default=128, metavar="PX",
+                        help="least output pixels shared by neighbouring sampling tiles (default 128)")
+    parser.add_argument("--sample-tile-batch", type=int, default=1, metavar="N",
+                        help="sampling tiles per model call (memory grows with N, not with the image; default 1)")
     parser.add_argument("--guard", type=int, default=d.GUARD_ROUNDS, metavar="ROUNDS",
                         help="Text Guard: re-sample wrong words up to ROUNDS times, then paste the fallback's "
                              f"letters (default {d.GUARD_ROUNDS}; 0: paste only; -1: off)")
@@ -213,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
                               pingpong=pingpong, seed=args.seed, scheduler=args.scheduler, beta=beta,
                               beta_scene=beta_scene, mask_dilation=args.mask_dilation,
                               controlnet_scale=args.strength, color_fix=args.color_fix, denoise=args.denoise,
-                              restored=restored, callback=progress)
+                              restored=restored, callback=progress, sample_tile=args.sample_tile,
+                              sample_tile_overlap=args.sample_tile_overlap, sample_tile_batch=args.sample_tile_batch)
     guard_report = _text_guard(args, pipeline, image, result, fallback=restored)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result.image.save(args.out)
@@ -223,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
         "prompts": {"scene_positive": result.prompts.scene_positive, "scene_negative": result.prompts.scene_negative,
                     "text_positive": result.prompts.text_positive, "text_negative": result.prompts.text_negative},
         "words_dropped": list(result.prompts.words_dropped), "schedule": result.schedule,
+        "tiles": result.info.get("tiles"),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")},
     }
     if guard_report is not None:

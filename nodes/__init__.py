@@ -1,8 +1,8 @@
 """ComfyUI adapters. Each module exports its own NODE_CLASS_MAPPINGS / NODE_DISPLAY_NAME_MAPPINGS."""
 
-from . import colorfix, evaluation, glyph, guard, ocr, prompts, restore, vlm, pingpong, tscontrolnet
+from . import colorfix, evaluation, glyph, guard, ocr, prompts, restore, vlm, pingpong, tiled, tscontrolnet
 
-_NODE_MODULES = (restore, ocr, prompts, glyph, colorfix, guard, vlm, pingpong, tscontrolnet, evaluation)
+_NODE_MODULES = (restore, ocr, prompts, glyph, colorfix, guard, vlm, pingpong, tiled, tscontrolnet, evaluation)
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}

@@ -20,7 +20,8 @@ from workflow_format import drawn_areas, to_screen, ui_to_api  # noqa: E402
 
 UI_FILES = sorted(workflow_graphs.UI_DIR.glob("*.json"))
 API_FILES = sorted(workflow_graphs.API_DIR.glob("*.api.json"))
-NAMES = ["glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm", "glyphsr_restore_x4"]
+NAMES = ["glyphsr_sdxl_x4", "glyphsr_sdxl_x4_tiled", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm",
+         "glyphsr_restore_x4"]
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +98,25 @@ def test_upscale_workflows_run_the_whole_method():
     ocr_only = [n["class_type"] for n in load(workflow_graphs.API_DIR / "glyphsr_ocr_prompts.api.json").values()]
     assert "GlyphSR_BuildPrompts" in ocr_only and "GlyphSR_VLMCaption" in ocr_only
     assert not {"CheckpointLoaderSimple", "GlyphSR_PingPongKSampler", "VAEDecode"} & set(ocr_only)
+
+
+def test_tiled_workflow_tiles_the_vae_the_sampling_and_the_prompts():
+    prompt = load(workflow_graphs.API_DIR / "glyphsr_sdxl_x4_tiled.api.json")
+    types = [n["class_type"] for n in prompt.values()]
+    assert not {"VAEEncode", "VAEDecode", "GlyphSR_PingPongKSampler"} & set(types)
+    encode_id, _ = _only(prompt, "VAEEncodeTiled")
+    prompts_id, tile_prompts = _only(prompt, "GlyphSR_TilePrompts")
+    sampler_id, sampler = _only(prompt, "GlyphSR_TiledPingPongKSampler")
+    _decode_id, decode = _only(prompt, "VAEDecodeTiled")
+    ocr_id, _ = _only(prompt, "GlyphSR_OCRExtract")
+    caption_id, _ = _only(prompt, "GlyphSR_VLMCaption")
+    assert tile_prompts["inputs"]["latent"] == [encode_id, 0] == sampler["inputs"]["latent_image"]
+    assert tile_prompts["inputs"]["text"] == [ocr_id, 0] and tile_prompts["inputs"]["caption"] == [caption_id, 0]
+    assert sampler["inputs"]["tile_prompts"] == [prompts_id, 0] and decode["inputs"]["samples"] == [sampler_id, 0]
+    for key in ("tile_size", "tile_overlap"):  # the grid both nodes must agree on
+        assert tile_prompts["inputs"][key] == sampler["inputs"][key]
+    assert sampler["inputs"]["tile_size"] == 1024 and sampler["inputs"]["tile_overlap"] == 128
+    _check_stage_one_wiring(prompt)
 
 
 def _only(prompt: dict, class_type: str) -> tuple[str, dict]:

@@ -31,3 +31,19 @@ class ProgressBar:
 
     def update(self, value):
         self.update_absolute(self.current + value)
+
+
+def common_upscale(samples, width, height, upscale_method, crop):
+    """Resize [B, C, H, W] to height x width; crop="center" first trims to the target aspect ratio."""
+    import torch.nn.functional as F
+
+    if crop == "center":
+        old_h, old_w = samples.shape[-2:]
+        old_aspect, new_aspect = old_w / old_h, width / height
+        x = y = 0
+        if old_aspect > new_aspect:
+            x = round((old_w - old_w * (new_aspect / old_aspect)) / 2)
+        elif old_aspect < new_aspect:
+            y = round((old_h - old_h * (old_aspect / new_aspect)) / 2)
+        samples = samples[..., y:old_h - y, x:old_w - x]
+    return F.interpolate(samples, size=(height, width), mode=upscale_method)

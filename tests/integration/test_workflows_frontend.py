@@ -27,7 +27,7 @@ import workflow_graphs  # noqa: E402
 
 NODE_PATH = os.environ.get("GLYPHSR_NODE_PATH", "")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-NAMES = ["glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm", "glyphsr_restore_x4"]
+NAMES = [flow.name for flow in workflow_graphs.all_flows()]
 VIEWPORT = (1920, 1080)
 
 

@@ -35,7 +35,8 @@ from textimages import render_words  # noqa: E402
 from tiny_vlms import tiny_vlm  # noqa: E402
 from workflow_check import check_api, check_ui  # noqa: E402
 
-NAMES = ["glyphsr_sdxl_x4", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm", "glyphsr_restore_x4"]
+NAMES = ["glyphsr_sdxl_x4", "glyphsr_sdxl_x4_tiled", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm",
+         "glyphsr_restore_x4"]
 LQ_SIZE = (128, 56)  # x4 -> 512 x 224
 STEPS = 3
 
@@ -104,7 +105,7 @@ def prepared(name: str, models: dict, image: str) -> dict:
             inputs["model"] = models["vlm"]
         if node["class_type"] == "LoadImage":
             inputs["image"] = image
-        if node["class_type"] in ("GlyphSR_PingPongKSampler", "GlyphSR_TextGuard"):
+        if node["class_type"] in ("GlyphSR_PingPongKSampler", "GlyphSR_TiledPingPongKSampler", "GlyphSR_TextGuard"):
             inputs["steps"] = STEPS
         if node["class_type"] == "GlyphSR_VLMCaption":
             inputs["max_new_tokens"] = 8
@@ -151,6 +152,27 @@ def test_upscale_workflow_runs_to_a_saved_x4_image(name, comfy_server, models, i
     assert float(report.split()[2].rstrip(";")) == pytest.approx(float(guard[2]), abs=0.01)
     prompts_report = shown_text(result, prompt, "Prompt report")[0]
     assert prompts_report.startswith("2 word(s) in the text prompt")
+
+
+def test_tiled_workflow_samples_in_tiles_with_each_tiles_words(comfy_server, sdxl_models, images):
+    prompt = prepared("glyphsr_sdxl_x4_tiled", sdxl_models, images["sign"])
+    # the 512 x 224 output fits one 1024 px tile: smaller tiles so that this run really tiles
+    for class_type in ("GlyphSR_TilePrompts", "GlyphSR_TiledPingPongKSampler"):
+        for _, node in nodes_of(prompt, class_type):
+            node["inputs"].update(tile_size=256, tile_overlap=64)
+    for class_type in ("VAEEncodeTiled", "VAEDecodeTiled"):
+        for _, node in nodes_of(prompt, class_type):
+            node["inputs"].update(tile_size=256, overlap=64)
+    result = comfy_server.queue(prompt)
+    save_id, _ = nodes_of(prompt, "SaveImage")[0]
+    with Image.open(result.files(save_id)[0]) as saved:
+        assert saved.size == (LQ_SIZE[0] * 4, LQ_SIZE[1] * 4)
+    words = shown_text(result, prompt, "Words per tile")[0]
+    assert words.startswith("1x3 tile(s) of 28x32 latent px over 28x64"), words
+    # each tile names the words inside it: together all of them, but not every tile the same ones
+    per_tile = [set(line.split(": ", 1)[1].split(", ")) - {"-"} for line in words.splitlines()[1:]]
+    assert len(per_tile) == 3 and set().union(*per_tile) == {"OPEN", "NOW"}, words
+    assert len({frozenset(w) for w in per_tile}) > 1, words
 
 
 def test_restore_workflow_saves_r_and_checks_it_against_the_lq_words(comfy_server, models, images):

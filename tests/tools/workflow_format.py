@@ -190,9 +190,16 @@ def note_height(text: str, width: int) -> int:
     return max(NOTE_MIN_H, 34 + 17 * lines)
 
 
+#: core nodes ComfyUI files under "_for_testing": the frontend draws a "[BETA]" badge above them (seen in
+#: its screenshots), as high as a custom node's source badge
+BETA_BADGE_NODES = {"VAEEncodeTiled", "VAEDecodeTiled"}
+
+
 def head_height(class_type: str) -> int:
-    """What the frontend draws above a node's pos: the title bar, and the source badge of custom nodes."""
-    return TITLE_H + (BADGE_H if class_type.startswith("GlyphSR_") else 0)
+    """What the frontend draws above a node's pos: the title bar, and the source badge of custom nodes
+    (or the [BETA] badge of testing-category core nodes)."""
+    badged = class_type.startswith("GlyphSR_") or class_type in BETA_BADGE_NODES
+    return TITLE_H + (BADGE_H if badged else 0)
 
 
 def _topological_order(flow: Flow) -> dict[int, int]:

@@ -47,6 +47,8 @@ VLM_FOLDER = "Qwen2.5-VL-3B-Instruct"
 VLM_REPO = "Qwen/Qwen2.5-VL-3B-Instruct"
 INPUT_IMAGE = "example.png"
 HAND_CAPTION = "a shop front on a city street in daylight, a painted sign above the door"
+#: tiled workflow: SDXL's native size, a least overlap of 1/8 tile (image pixels)
+TILE_SIZE, TILE_OVERLAP = 1024, 128
 
 
 def _group(flow: Flow, title: str, note: str, column: int, row: int = 0) -> str:
@@ -108,7 +110,8 @@ def _prompts(flow: Flow, ocr, caption):
     return prompts
 
 
-def _diffuse(flow: Flow, models: dict, restored, upscaled, ocr, prompts) -> None:
+def _diffuse(flow: Flow, models: dict, restored, upscaled, ocr, prompts, tiled: bool = False,
+             caption=None) -> None:
     g = _group(flow, "Models",
                    f"The {models['label']} checkpoint and the public {models['label']} tile ControlNet are linked: "
                    f"the Missing Models dialog downloads them into models/checkpoints and models/controlnet. "
@@ -141,28 +144,51 @@ def _diffuse(flow: Flow, models: dict, restored, upscaled, ocr, prompts) -> None
                      beta_text=1.0, beta_scene=0.0, strength=1.0, start_percent=0.0, end_percent=1.0,
                      **{name: cond[0] for name, cond in conds.items()})
 
-    g = _group(flow, "Ping-pong sampling",
+    sampling = dict(seed=0, steps=d.STEPS, cfg=d.CFG, sampler_name="dpmpp_2m", scheduler="karras",
+                    denoise=d.DENOISE, text_cfg=d.TEXT_CFG, schedule=d.SCHEDULE, switch_at=d.SWITCH_AT,
+                    pattern=d.PATTERN, cfg_start=d.CFG_START)
+    conds = {name: apply[name] for name in ("scene_positive", "scene_negative", "text_positive", "text_negative")}
+    if tiled:
+        g_words = _group(flow, "Tile prompts",
+                         "Each tile's text prompt names only the words inside that tile, plus the caption. "
+                         "tile_size and tile_overlap must match the sampler's.", 3, row=1)
+        g = _group(flow, "Tiled ping-pong sampling",
+                   "Tiles blended every step (no seams), each with its hint crops and its own words; tiled VAE.",
+                   5)
+        latent = flow.add("VAEEncodeTiled", g, pixels=upscaled[0], vae=ckpt["VAE"], tile_size=1024, overlap=64,
+                          temporal_size=64, temporal_overlap=8)
+        caption_input = {"caption": caption["caption"]} if caption is not None else {"caption": HAND_CAPTION}
+        tile_prompts = flow.add("GlyphSR_TilePrompts", g_words, clip=ckpt["CLIP"], latent=latent[0],
+                                text=ocr["text"], tile_size=TILE_SIZE, tile_overlap=TILE_OVERLAP,
+                                max_words=d.MAX_WORDS, include_locations=True, min_inside=0.5, **caption_input)
+        flow.add("PreviewAny", g_words, title="Words per tile", source=tile_prompts["report"])
+        sampled = flow.add("GlyphSR_TiledPingPongKSampler", g, model=ckpt["MODEL"], latent_image=latent[0],
+                           tile_size=TILE_SIZE, tile_overlap=TILE_OVERLAP, tile_batch_size=1,
+                           tile_prompts=tile_prompts["tile_prompts"], **conds, **sampling)
+    else:
+        g = _group(flow, "Ping-pong sampling",
                    "The sampler alternates the scene and text prompt pairs from step to step, then text only "
                    "for the last 10% (alternate_then_text). CFG ramps from cfg_start to cfg as in the paper.",
                    5)
-    latent = flow.add("VAEEncode", g, pixels=upscaled[0], vae=ckpt["VAE"])
-    sampled = flow.add("GlyphSR_PingPongKSampler", g, model=ckpt["MODEL"], latent_image=latent[0],
-                       scene_positive=apply["scene_positive"], scene_negative=apply["scene_negative"],
-                       text_positive=apply["text_positive"], text_negative=apply["text_negative"],
-                       seed=0, steps=d.STEPS, cfg=d.CFG, sampler_name="dpmpp_2m", scheduler="karras",
-                       denoise=d.DENOISE, text_cfg=d.TEXT_CFG, schedule=d.SCHEDULE, switch_at=d.SWITCH_AT,
-                       pattern=d.PATTERN, cfg_start=d.CFG_START)
+        latent = flow.add("VAEEncode", g, pixels=upscaled[0], vae=ckpt["VAE"])
+        sampled = flow.add("GlyphSR_PingPongKSampler", g, model=ckpt["MODEL"], latent_image=latent[0], **conds,
+                           **sampling)
 
+    # the tiled sampler is taller: its flow puts Colour Fix under it and the Guard under TS-ControlNet
     g = _group(flow, "Colour fix",
-                   "Colour Fix pulls the colours back toward the input.", 4, row=1)
-    decoded = flow.add("VAEDecode", g, samples=sampled[0], vae=ckpt["VAE"])
+                   "Colour Fix pulls the colours back toward the input.", 5 if tiled else 4, row=1)
+    if tiled:
+        decoded = flow.add("VAEDecodeTiled", g, samples=sampled[0], vae=ckpt["VAE"], tile_size=512, overlap=64,
+                           temporal_size=64, temporal_overlap=8)
+    else:
+        decoded = flow.add("VAEDecode", g, samples=sampled[0], vae=ckpt["VAE"])
     fixed = flow.add("GlyphSR_ColorFix", g, image=decoded[0], reference=upscaled[0], method=d.COLOR_FIX)
 
     g = _group(flow, "Text Guard",
-                   "Text Guard reads the result and compares it with OCR's words. A word that came back changed, "
-                   "lost or invented is re-drawn in its box with the text prompts (new seed, stronger text CFG "
-                   "each round); if still wrong, R's letters are pasted there. Nothing outside those boxes changes.",
-                   5, row=1)
+                   "Text Guard re-reads the result. A word changed, lost or invented is re-drawn in its box "
+                   "(new seed, stronger text CFG each round); if still wrong, R's letters are pasted there. "
+                   "Nothing outside those boxes changes.",
+                   4 if tiled else 5, row=1)
     guard = flow.add("GlyphSR_TextGuard", g, image=fixed["image"], fallback=restored[0], text=ocr["text"],
                      rounds=d.GUARD_ROUNDS, min_confidence=d.MIN_CONFIDENCE, dilation=d.GUARD_DILATION,
                      model=ckpt["MODEL"], vae=ckpt["VAE"], text_positive=apply["text_positive"],
@@ -179,14 +205,14 @@ def _diffuse(flow: Flow, models: dict, restored, upscaled, ocr, prompts) -> None
     flow.add("PreviewAny", g, title="Text fidelity report", source=check["report"])
 
 
-def upscale_flow(name: str, base: str, with_vlm: bool) -> Flow:
+def upscale_flow(name: str, base: str, with_vlm: bool, tiled: bool = False) -> Flow:
     flow = Flow(name)
     models = MODELS[base]
     image, restored, upscaled = _load(flow, models)
     ocr = _read(flow, restored)
     caption = _caption(flow, restored, ocr) if with_vlm else None
     prompts = _prompts(flow, ocr, caption)
-    _diffuse(flow, models, restored, upscaled, ocr, prompts)
+    _diffuse(flow, models, restored, upscaled, ocr, prompts, tiled=tiled, caption=caption)
     return flow
 
 
@@ -232,6 +258,7 @@ def ocr_prompts_flow() -> Flow:
 
 def all_flows() -> list[Flow]:
     return [upscale_flow("glyphsr_sdxl_x4", "sdxl", with_vlm=True),
+            upscale_flow("glyphsr_sdxl_x4_tiled", "sdxl", with_vlm=True, tiled=True),
             upscale_flow("glyphsr_sd15_x4", "sd15", with_vlm=True),
             ocr_prompts_flow(),
             upscale_flow("glyphsr_no_vlm", "sd15", with_vlm=False),

@@ -10,6 +10,9 @@ and, per model evaluation, the CFG scale ComfyUI's sampling_function applied (a 
 GlyphSRTest_RecordingTSControl patches the TS-ControlNet attached to a CONDITIONING so that every
 branch call writes the branch, the mean of the hint it ran on, its control model's id and the
 TS-ControlNet's model patchers ComfyUI holds loaded at that moment (count and bytes).
+GlyphSRTest_RecordControlHints (a pass-through on a CONDITIONING) wraps ControlNet.get_control at class
+level, so that every ControlNet call, copies included (tiled sampling copies each control per tile
+batch), writes the shape of the hint it ran on and each row's sum.
 """
 
 from __future__ import annotations
@@ -150,8 +153,55 @@ class RecordingTSControl:
         branch.get_control = recorded
 
 
+#: where ControlNet.get_control records the hints it ran on (set by GlyphSRTest_RecordControlHints)
+_HINT_RECORD_PATH: list = [None]
+
+
+def _record_hints_of_every_controlnet() -> None:
+    """Wrap comfy.controlnet.ControlNet.get_control once, at class level, so copies record too."""
+    import comfy.controlnet
+
+    original = comfy.controlnet.ControlNet.get_control
+    if getattr(original, "_glyphsr_records_hints", False):
+        return
+
+    def recorded(self, x_noisy, t, cond, batched_number, transformer_options):
+        out = original(self, x_noisy, t, cond, batched_number, transformer_options)
+        path = _HINT_RECORD_PATH[0]
+        if path and self.cond_hint is not None:
+            hint = self.cond_hint.detach().double().cpu()
+            record = {"shape": list(hint.shape), "latent": list(x_noisy.shape),
+                      "row_sums": [float(row[:3].sum()) for row in hint]}
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+        return out
+
+    recorded._glyphsr_records_hints = True
+    comfy.controlnet.ControlNet.get_control = recorded
+
+
+class RecordControlHints:
+    """Pass-through on a CONDITIONING: from now on every ControlNet call (any copy) writes the shape
+    of the hint it ran on and each row's sum over its first three channels to `path`."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"conditioning": ("CONDITIONING",), "path": ("STRING", {"default": ""})}}
+
+    RETURN_TYPES = ("CONDITIONING",)
+    FUNCTION = "wrap"
+    CATEGORY = "_for_testing"
+
+    def wrap(self, conditioning, path):
+        _record_hints_of_every_controlnet()
+        _HINT_RECORD_PATH[0] = path
+        return (conditioning,)
+
+
 NODE_CLASS_MAPPINGS = {"GlyphSRTest_RecordingModel": RecordingModel, "GlyphSRTest_RecordSampling": RecordSampling,
-                       "GlyphSRTest_RecordingTSControl": RecordingTSControl}
+                       "GlyphSRTest_RecordingTSControl": RecordingTSControl,
+                       "GlyphSRTest_RecordControlHints": RecordControlHints}
 NODE_DISPLAY_NAME_MAPPINGS = {"GlyphSRTest_RecordingModel": "GlyphSR Test Recording Model",
                               "GlyphSRTest_RecordSampling": "GlyphSR Test Record Sampling",
-                              "GlyphSRTest_RecordingTSControl": "GlyphSR Test Recording TS-ControlNet"}
+                              "GlyphSRTest_RecordingTSControl": "GlyphSR Test Recording TS-ControlNet",
+                              "GlyphSRTest_RecordControlHints": "GlyphSR Test Record ControlNet Hints"}
