@@ -157,3 +157,11 @@ def test_config_errors_name_the_key(tmp_path, change, message):
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
         load_restorer_config(path)
+
+
+@pytest.mark.parametrize("name, schedule, ema", [("restore_x4.yaml", "constant", 0.0),
+                                                 ("restore_x4_long.yaml", "cosine", 0.999)])
+def test_committed_restorer_configs_parse_as_the_card_describes(name, schedule, ema):
+    config = load_restorer_config(Path(__file__).resolve().parent.parent / "configs" / name)
+    assert (config.lr_schedule, config.ema) == (schedule, ema)
+    assert [c.degradation for c in config.corpora] == ["bicubic", "realistic"] and config.validation.seed == 103
