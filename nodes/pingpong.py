@@ -217,22 +217,27 @@ class PingPongKSampler:
                cfg_start=defaults.CFG_START):
         guider = make_guider(model, scene_positive, scene_negative, cfg, text_cfg, schedule, switch_at, pattern,
                              text_positive, text_negative, cfg_start)
-        # the same preparation as ComfyUI's common_ksampler, with our guider in place of CFGGuider
-        latent = latent_image
-        samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"],
-                                                         latent.get("downscale_ratio_spacial", None))
-        noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index", None))
-        noise_mask = latent.get("noise_mask", None)
-        ksampler = comfy.samplers.KSampler(model, steps=steps, device=model.load_device, sampler=sampler_name,
-                                           scheduler=scheduler, denoise=denoise, model_options=model.model_options)
-        callback = latent_preview.prepare_callback(model, steps)
-        disable_pbar = not comfy.utils.PROGRESS_BAR_ENABLED
-        result = guider.sample(noise, samples, comfy.samplers.sampler_object(ksampler.sampler), ksampler.sigmas,
-                               denoise_mask=noise_mask, callback=callback, disable_pbar=disable_pbar, seed=seed)
-        out = latent.copy()
-        out.pop("downscale_ratio_spacial", None)
-        out["samples"] = result.to(comfy.model_management.intermediate_device())
-        return (out,)
+        return sample_latent(model, guider, latent_image, seed, steps, sampler_name, scheduler, denoise,
+                             lambda samples, sigmas: latent_preview.prepare_callback(model, steps))
+
+
+def sample_latent(model, guider, latent: dict, seed: int, steps: int, sampler_name: str, scheduler: str,
+                  denoise: float, make_callback) -> tuple[dict]:
+    """ComfyUI's common_ksampler preparation with `guider` in place of CFGGuider; `make_callback(samples,
+    sigmas)` gives the step callback once the latent and the sigmas are known."""
+    samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"],
+                                                     latent.get("downscale_ratio_spacial", None))
+    noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index", None))
+    ksampler = comfy.samplers.KSampler(model, steps=steps, device=model.load_device, sampler=sampler_name,
+                                       scheduler=scheduler, denoise=denoise, model_options=model.model_options)
+    callback = make_callback(samples, ksampler.sigmas)
+    result = guider.sample(noise, samples, comfy.samplers.sampler_object(ksampler.sampler), ksampler.sigmas,
+                           denoise_mask=latent.get("noise_mask", None), callback=callback,
+                           disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+    out = latent.copy()
+    out.pop("downscale_ratio_spacial", None)
+    out["samples"] = result.to(comfy.model_management.intermediate_device())
+    return (out,)
 
 
 NODE_CLASS_MAPPINGS = {

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 
 import comfy.model_management
-import comfy.sample
 import comfy.samplers
 import comfy.utils
 import latent_preview
@@ -34,7 +33,7 @@ from ..glyphsr_core.tile_prompts import DEFAULT_MIN_INSIDE, build_tile_prompts
 from ..glyphsr_core.tile_tensors import stack_context
 from ..glyphsr_core.tiling import TileGrid, blend_weights, tile_grid
 from .ocr import TEXT_TYPE
-from .pingpong import PingPongGuider, PingPongKSampler, _cond_inputs, _ramp_input, _schedule_inputs
+from .pingpong import PingPongGuider, PingPongGuiderNode, PingPongKSampler, sample_latent
 from .runtime import CATEGORY
 from .tiled_conds import ControlTiler, TilePrompts, tile_batch_cond
 
@@ -223,18 +222,9 @@ class TiledPingPongGuiderNode:
 
     @classmethod
     def INPUT_TYPES(cls):
-        required, optional = _cond_inputs()
-        return {
-            "required": {
-                "model": ("MODEL",),
-                **required,
-                "cfg": ("FLOAT", {"default": defaults.CFG, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
-                                  "tooltip": "CFG scale of the scene steps."}),
-                **_schedule_inputs(),
-                **_tiling_inputs(),
-            },
-            "optional": {**optional, **_ramp_input(), **_tile_prompts_input()},
-        }
+        base = PingPongGuiderNode.INPUT_TYPES()
+        return {"required": {**base["required"], **_tiling_inputs()},
+                "optional": {**base["optional"], **_tile_prompts_input()}}
 
     RETURN_TYPES = ("GUIDER",)
     RETURN_NAMES = ("guider",)
@@ -278,22 +268,14 @@ class TiledPingPongKSampler:
         guider = make_tiled_guider(model, scene_positive, scene_negative, cfg, text_cfg, schedule, switch_at, pattern,
                                    tile_size, tile_overlap, tile_batch_size, text_positive, text_negative, cfg_start,
                                    tile_prompts)
-        latent = latent_image
-        samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"],
-                                                         latent.get("downscale_ratio_spacial", None))
-        noise = comfy.sample.prepare_noise(samples, seed, latent.get("batch_index", None))
-        ksampler = comfy.samplers.KSampler(model, steps=steps, device=model.load_device, sampler=sampler_name,
-                                           scheduler=scheduler, denoise=denoise, model_options=model.model_options)
-        grid = grid_for(samples.shape[-2], samples.shape[-1], guider.tile, guider.overlap)
-        progress = TileProgress(model, len(ksampler.sigmas) - 1, len(grid.batches(tile_batch_size)))
-        guider.on_tile_batch = progress.tile_done
-        result = guider.sample(noise, samples, comfy.samplers.sampler_object(ksampler.sampler), ksampler.sigmas,
-                               denoise_mask=latent.get("noise_mask", None), callback=progress.step_done,
-                               disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
-        out = latent.copy()
-        out.pop("downscale_ratio_spacial", None)
-        out["samples"] = result.to(comfy.model_management.intermediate_device())
-        return (out,)
+        def progress_callback(samples, sigmas):
+            grid = grid_for(samples.shape[-2], samples.shape[-1], guider.tile, guider.overlap)
+            progress = TileProgress(model, len(sigmas) - 1, len(grid.batches(tile_batch_size)))
+            guider.on_tile_batch = progress.tile_done
+            return progress.step_done
+
+        return sample_latent(model, guider, latent_image, seed, steps, sampler_name, scheduler, denoise,
+                             progress_callback)
 
 
 def encode_prompt(clip, text: str):
