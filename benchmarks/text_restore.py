@@ -69,13 +69,13 @@ def quality(args: argparse.Namespace) -> None:
         Path(args.json).write_text(json.dumps(rows, indent=1), encoding="utf-8")
 
 
-def _peak_rss_child(side: int, tile: int) -> float:
+def _peak_rss_child(side: int, tile: int, path: Path) -> float:
     code = f"""
 import resource, sys, torch
 sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
-from glyphsr_core.restore import BUNDLED_PATH, load_restorer, restore
+from glyphsr_core.restore import load_restorer, restore
 torch.set_num_threads(2)
-loaded = load_restorer(BUNDLED_PATH)
+loaded = load_restorer({str(path)!r})
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 out = restore(loaded.model, loaded.scale, torch.rand(1, 3, {side}, {side}), 4, tile={tile}, overlap=32)
 print(before / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
@@ -84,13 +84,22 @@ print(before / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return tuple(float(v) for v in done.stdout.split())  # type: ignore[return-value]
 
 
+def _restorer_path(args: argparse.Namespace) -> Path:
+    from glyphsr_core.restore import BUNDLED_PATH
+
+    return Path(args.restorer) if args.restorer else BUNDLED_PATH
+
+
 def speed(args: argparse.Namespace) -> None:
     import torch
 
-    from glyphsr_core.restore import BUNDLED_PATH, load_restorer, restore
+    from glyphsr_core.restore import load_restorer, restore
 
     torch.set_num_threads(2)
-    loaded = load_restorer(BUNDLED_PATH)
+    path = _restorer_path(args)
+    loaded = load_restorer(path)
+    print(f"{path.name}: {getattr(loaded.model, 'num_feat', '?')} features, "
+          f"{sum(p.numel() for p in loaded.model.parameters()):,} parameters")
     image = torch.rand(1, 3, 512, 512)
     restore(loaded.model, loaded.scale, image[:, :, :64, :64], 4)
     times = []
@@ -100,7 +109,7 @@ def speed(args: argparse.Namespace) -> None:
         times.append(time.perf_counter() - start)
     print(f"x4 of 512x512 -> 2048x2048: median {statistics.median(times):.2f} s over {args.repeats} runs (target <= 2 s)")
     for side in (512, 1024, 2048):
-        base, peak = _peak_rss_child(side, 512)
+        base, peak = _peak_rss_child(side, 512, path)
         print(f"input {side}x{side} (tile 512): peak RSS {peak:.0f} MB (after loading {base:.0f} MB; "
               f"the {side * 4}^2 output alone is {3 * 4 * (side * 4) ** 2 / 2**20:.0f} MB)")
 
@@ -115,11 +124,12 @@ def parity(args: argparse.Namespace) -> None:
     import comfy.utils
     from spandrel import ModelLoader
 
-    from glyphsr_core.restore import BUNDLED_PATH, load_restorer, restore
+    from glyphsr_core.restore import load_restorer, restore
 
     torch.set_num_threads(2)
-    ours = load_restorer(BUNDLED_PATH)
-    core = ModelLoader().load_from_file(str(BUNDLED_PATH)).model.eval()
+    path = _restorer_path(args)
+    ours = load_restorer(path)
+    core = ModelLoader().load_from_file(str(path)).model.eval()
     image = torch.rand(1, 3, 512, 512)
     timings: dict[str, list[float]] = {"ours": [], "comfyui": []}
     outs = {}
@@ -153,6 +163,7 @@ def main() -> None:
     for name in ("speed", "parity"):
         p = sub.add_parser(name)
         p.add_argument("--repeats", type=int, default=3)
+        p.add_argument("--restorer", default=None, help="restorer file (default: the bundled one)")
     args = parser.parse_args()
     {"quality": quality, "speed": speed, "parity": parity}[args.what](args)
 

@@ -49,6 +49,7 @@ class RestorerTrainConfig:
     checkpoint_every: int = 200
     validate_every: int = 500
     validate_images: int = 20
+    device: str = "cpu"             # "cuda" or "auto" (cuda when present) for long runs; validation OCR stays on the CPU
 
 
 def _corpus(entry: Any, where: str, base: Path) -> CorpusSpec:
@@ -104,6 +105,8 @@ def load_restorer_config(path: str | Path, overrides: dict[str, Any] | None = No
         raise InvalidInputError(f"{path}: lr_schedule must be 'constant' or 'cosine', got {config.lr_schedule!r}")
     if not 0.0 <= config.ema < 1.0:
         raise InvalidInputError(f"{path}: ema must be in [0, 1), got {config.ema}")
+    if config.device not in ("cpu", "cuda", "auto"):
+        raise InvalidInputError(f"{path}: device must be 'cpu', 'cuda' or 'auto', got {config.device!r}")
     if config.background not in ("bicubic", "hq"):
         raise InvalidInputError(f"{path}: background must be 'bicubic' or 'hq', got {config.background!r}")
     if config.size % 8:

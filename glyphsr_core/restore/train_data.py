@@ -71,6 +71,9 @@ class WordCrop:
     box: tuple[int, int, int, int]   # the word inside the SR output of `lr`
     ids: list[int]
 
+    def to(self, device: torch.device) -> "WordCrop":
+        return WordCrop(self.lr.to(device), self.hq.to(device), self.box, self.ids)
+
 
 class Sampler:
     """Draws the pixel patches and word crops of one step from a seeded numpy generator."""

@@ -11,6 +11,7 @@ import copy
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..errors import InvalidInputError
 from .compact import CompactSR, blend_with_bicubic, init_as_bicubic
 from .model_file import save_restorer
 from .train_config import CorpusSpec, RestorerTrainConfig
@@ -51,7 +53,7 @@ def ensure_corpus(spec: CorpusSpec, size: int, fonts: Path | None) -> None:
     config = CorpusConfig(out=spec.out, size=size, scales=(4, 8), seed=spec.seed, mode=spec.degradation,
                           fonts=tuple(font_list))
     config.validate()
-    make_corpus(config, spec.n, workers=2)
+    make_corpus(config, spec.n, workers=max(2, min(8, (os.cpu_count() or 2) - 1)))
 
 
 def edge_loss(sr: torch.Tensor, hq: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -130,6 +132,15 @@ def validate(model: CompactSR, images: list[Any], scales: tuple[int, ...] = (4, 
     return scores
 
 
+def training_device(name: str) -> torch.device:
+    """The device a run trains on: "auto" takes CUDA when torch sees one; "cuda" without one is an error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InvalidInputError("config device 'cuda': torch sees no CUDA device here; use 'cpu' or 'auto'")
+    return torch.device(name)
+
+
 def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_minutes: float | None = None,
                    progress: Callable[[int, int, dict[str, float]], None] | None = None) -> TrainResult:
     """Train (or resume) and write `FINAL` into the output folder when the last step is done."""
@@ -140,7 +151,10 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
     config.output.mkdir(parents=True, exist_ok=True)
     for spec in (*config.corpora, config.validation):
         ensure_corpus(spec, config.size, config.fonts)
+    device = training_device(config.device)
     recogniser = load_recogniser() if config.ctc_weight > 0 and config.words > 0 else None
+    if recogniser is not None:
+        recogniser.module.to(device)
     encode = recogniser.encode if recogniser else (lambda text: [1] * len(text))
     sampler = Sampler(load_train_images(config.corpora, encode), config.x8_fraction)
     held_out = load_corpus(config.validation.out)[: config.validate_images]
@@ -148,18 +162,19 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
     torch.manual_seed(config.seed)
     model = CompactSR(config.num_feat, config.num_conv, scale=4)
     init_as_bicubic(model, torch.Generator().manual_seed(config.seed))
+    model.to(device)
     anchor = None
     if config.background == "bicubic":
         anchor = CompactSR(config.num_feat, config.num_conv, scale=4)
         init_as_bicubic(anchor, torch.Generator().manual_seed(config.seed))
-        anchor.eval().requires_grad_(False)
+        anchor.to(device).eval().requires_grad_(False)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     ema = copy.deepcopy(model).requires_grad_(False) if config.ema > 0 else None
     rng = np.random.default_rng(config.seed)
     step, history = 0, []
     state_path = config.output / STATE
     if resume and state_path.is_file():
-        state = torch.load(state_path, weights_only=True)
+        state = torch.load(state_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         if ema is not None:
             ema.load_state_dict(state.get("ema", state["model"]))
@@ -177,13 +192,13 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
     tick = time.monotonic()
     try:
         while step < config.iterations:
-            lr, hq, mask = sampler.patches(rng, config.patches, config.patch_size)
+            lr, hq, mask = (t.to(device) for t in sampler.patches(rng, config.patches, config.patch_size))
             sr = model(lr)
             pixel, weight = pixel_loss(sr, hq, lr, mask, anchor, config.text_mask_weight)
             edge = edge_loss(sr, hq, weight if anchor is not None else None)
             loss = pixel + config.edge_weight * edge
             terms = {"pixel": pixel.item(), "edge": edge.item()}
-            crops = sampler.words(rng, config.words) if step % config.word_every == 0 else []
+            crops = [c.to(device) for c in sampler.words(rng, config.words)] if step % config.word_every == 0 else []
             if crops:
                 outputs = [model(c.lr[None])[0] for c in crops]
                 word_pixel = torch.stack([(o - c.hq).abs().mean() for o, c in zip(outputs, crops)]).mean()
@@ -232,7 +247,7 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
         raise
     finally:
         log_file.close()
-    trained = ema if ema is not None else model
+    trained = (ema if ema is not None else model).cpu()
     shipped = blend_with_bicubic(trained, config.blend_with_bicubic)
     final_scores = validate(shipped, held_out) if shipped is not trained else history[-1] if history else {}
     final = save_restorer(shipped, config.output / FINAL, {**metadata, "step": step, "validation": history,
