@@ -150,6 +150,7 @@ def test_cosine_rate_falls_from_lr_to_a_tenth_and_ema_moves_toward_the_weights(t
     ("ema: 1.0", "ema must be in"),
     ("lr_schedule: step", "lr_schedule must be"),
     ("word_every: 0", "word_every must be at least 1"),
+    ("device: gpu", "device must be 'cpu', 'cuda' or 'auto'"),
 ])
 def test_config_errors_name_the_key(tmp_path, change, message):
     path = _tiny_config(tmp_path, "bad", 4)
@@ -159,9 +160,21 @@ def test_config_errors_name_the_key(tmp_path, change, message):
         load_restorer_config(path)
 
 
-@pytest.mark.parametrize("name, schedule, ema", [("restore_x4.yaml", "constant", 0.0),
-                                                 ("restore_x4_long.yaml", "cosine", 0.999)])
-def test_committed_restorer_configs_parse_as_the_card_describes(name, schedule, ema):
+def test_training_device_auto_follows_torch_and_cuda_without_one_is_a_clear_error(monkeypatch):
+    from glyphsr_core.restore.trainer import training_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert training_device("auto") == torch.device("cpu") and training_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="torch sees no CUDA device"):
+        training_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert training_device("auto") == torch.device("cuda")
+
+
+@pytest.mark.parametrize("name, schedule, ema, device", [("restore_x4.yaml", "constant", 0.0, "cpu"),
+                                                         ("restore_x4_long.yaml", "cosine", 0.999, "cpu"),
+                                                         ("restore_x4_gpu.yaml", "cosine", 0.999, "auto")])
+def test_committed_restorer_configs_parse_as_the_card_describes(name, schedule, ema, device):
     config = load_restorer_config(Path(__file__).resolve().parent.parent / "configs" / name)
-    assert (config.lr_schedule, config.ema) == (schedule, ema)
+    assert (config.lr_schedule, config.ema, config.device) == (schedule, ema, device)
     assert [c.degradation for c in config.corpora] == ["bicubic", "realistic"] and config.validation.seed == 103
