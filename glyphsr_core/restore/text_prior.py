@@ -132,7 +132,7 @@ def ctc_word_loss(recogniser: Recogniser, crops: list[torch.Tensor], targets: li
     """Mean CTC loss (per character) of the recogniser reading each crop as its word."""
     probs = recogniser.module(recogniser_batch(crops))  # (N, T, C) probabilities
     log_probs = torch.log(probs.clamp_min(1e-8)).permute(1, 0, 2)  # (T, N, C)
-    flat = torch.tensor([i for t in targets for i in t], dtype=torch.long)
+    flat = torch.tensor([i for t in targets for i in t], dtype=torch.long, device=log_probs.device)
     target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
     input_lengths = torch.full((len(crops),), log_probs.shape[0], dtype=torch.long)
     return F.ctc_loss(log_probs, flat, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=True)
