@@ -1,62 +1,24 @@
-"""Text Guard node: words the upscale got wrong are re-sampled, then painted from the fallback."""
+"""Text Guard node: Keep Words under its first name, kept so saved workflows load and run unchanged."""
 
 from __future__ import annotations
 
-import comfy.sample
 import comfy.samplers
 import torch
 
-from ..glyphsr_core.guard import COLOR_METHODS, ResampleRound, format_guard_report, guard_batch, ocr_reader
-from ..glyphsr_core.imageops import check_comfy_images
+from ..glyphsr_core.guard import CHANGED_WORDS, COLOR_METHODS
+from .keep_words import run_keep_words
 from .ocr import TEXT_TYPE
-from .runtime import CATEGORY, check_interrupt, output_device, progress_bar
-
-#: seeds of batch item i start at seed + i * SEED_STRIDE, so items never share a re-sample's noise
-SEED_STRIDE = 1000
-
-
-def _rgb(images: torch.Tensor, name: str) -> torch.Tensor:
-    """IMAGE [B, H, W, C] -> [B, 3, H, W] float32."""
-    images = check_comfy_images(images, name)
-    images = images[..., :1].repeat(1, 1, 1, 3) if images.shape[-1] < 3 else images[..., :3]
-    return images.movedim(-1, 1).float().cpu()
-
-
-def _comfy_resampler(model, vae, positive, negative, seed: int, steps: int, cfg: float, sampler_name: str,
-                     scheduler: str, denoise: float):
-    """A core `Resampler` that inpaints the masked crop with ComfyUI's sampling (as KSampler with a
-    noise mask does), guided by the text prompt pair at `cfg` times the round's text weight."""
-
-    def resample(crop: torch.Tensor, mask: torch.Tensor, round_: ResampleRound) -> torch.Tensor:
-        check_interrupt()
-        latent = vae.encode(crop.movedim(1, -1))
-        noise = comfy.sample.prepare_noise(latent, seed + round_.seed_offset)
-        guider = comfy.samplers.CFGGuider(model)
-        guider.set_conds(positive, negative)
-        guider.set_cfg(cfg * round_.text_weight)
-        ksampler = comfy.samplers.KSampler(model, steps=steps, device=model.load_device, sampler=sampler_name,
-                                           scheduler=scheduler, denoise=denoise, model_options=model.model_options)
-        samples = guider.sample(noise, latent, comfy.samplers.sampler_object(ksampler.sampler), ksampler.sigmas,
-                                denoise_mask=mask.reshape(-1, 1, *mask.shape[-2:]), callback=None,
-                                disable_pbar=True, seed=seed + round_.seed_offset)
-        decoded = vae.decode(samples)
-        return decoded[..., :3].movedim(-1, 1).float().cpu()[..., : crop.shape[-2], : crop.shape[-1]]
-
-    return resample
-
-
-def _align(vae) -> int:
-    ratio = getattr(vae, "downscale_ratio", 8)
-    return ratio if isinstance(ratio, int) and ratio > 0 else 8
+from .runtime import CATEGORY
 
 
 class TextGuard:
     DESCRIPTION = (
+        "'GlyphSR Keep Words' under its first name (same mechanism; 'fallback' is its 'reference'). "
         "Closes the loop on invented or changed letters: reads the result (same OCR as 'GlyphSR OCR Extract'), "
         "pairs its words with the guidance words by place, and for every word changed, lost or invented "
         "re-samples that word's box (with model, vae and the text prompt pair connected: a new seed and a "
-        "stronger text CFG each round), then, if still wrong, pastes the fallback's pixels (the Text Restore "
-        "result) into the box, feathered and colour matched. Pixels outside the repaired boxes stay identical; "
+        "stronger text CFG each round), then, if still wrong, repairs it from the fallback (the Text Restore "
+        "result): its letters under the result's fine detail, sharpened, or as they are, feathered and colour matched. Pixels outside the repaired boxes stay identical; "
         "a result that would read worse is not used. Without model inputs it only composites."
     )
 
@@ -109,39 +71,11 @@ class TextGuard:
               dilation: int, model=None, vae=None, text_positive=None, text_negative=None, seed: int = 0,
               steps: int = 20, cfg: float = 7.0, sampler_name: str = "euler", scheduler: str | None = None,
               denoise: float = 0.75, color_match: str = "wavelet"):
-        images, fallbacks = _rgb(image, "image"), _rgb(fallback, "fallback")
-        if not isinstance(text, list) or not text:
-            raise ValueError("'text' must be a GLYPHSR_TEXT with at least one result (connect an OCR node)")
         sampling = {"model": model, "vae": vae, "text_positive": text_positive, "text_negative": text_negative}
-        connected = [name for name, value in sampling.items() if value is not None]
-        if connected and len(connected) < len(sampling):
-            missing = [name for name in sampling if name not in connected]
-            raise ValueError(f"re-sampling needs {', '.join(sampling)}; {', '.join(missing)} not connected "
-                             "(connect all four, or none of them to only paste the fallback)")
-        resample = bool(connected) and rounds > 0
-        scheduler = scheduler or comfy.samplers.KSampler.SCHEDULERS[0]
-        steps_per_image = 1 + (rounds if resample else 0) + 3  # read, rounds, up to three pastes
-        pbar = progress_bar(len(images) * steps_per_image)
-
-        def on_step(name: str) -> None:
-            pbar.update(1)
-            check_interrupt()
-
-        def resampler_for(index: int):
-            if not resample:
-                return None
-            return _comfy_resampler(model, vae, text_positive, text_negative, seed + SEED_STRIDE * index, steps, cfg,
-                                    sampler_name, scheduler, denoise)
-
-        check_interrupt()
-        results = guard_batch(images, fallbacks, text, reader=ocr_reader(min_confidence), resampler_for=resampler_for,
-                              rounds=rounds if resample else 0, dilation=dilation, color_method=color_match,
-                              align=_align(vae) if resample else 8, on_step=on_step)
-        pbar.update_absolute(len(images) * steps_per_image)
-        out = torch.stack([r.image for r in results]).movedim(1, -1)
-        masks = torch.stack([r.mask for r in results])
-        report = format_guard_report([r.report for r in results])
-        return (out.to(output_device()), report, masks.to(output_device()))
+        return run_keep_words(image, fallback, text, reference_name="fallback", mode=CHANGED_WORDS, rounds=rounds,
+                              min_confidence=min_confidence, dilation=dilation, sampling=sampling, seed=seed,
+                              steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler, denoise=denoise,
+                              color_match=color_match)
 
 
 NODE_CLASS_MAPPINGS = {"GlyphSR_TextGuard": TextGuard}

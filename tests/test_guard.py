@@ -10,6 +10,7 @@ from PIL import Image, ImageFilter
 from glyphsr_core.fidelity import compare_words
 from glyphsr_core.guard import (GuardReport, format_guard_report, guard_image, mask_crop, ocr_reader,
                                 resample_round, word_mask)
+from glyphsr_core.guard.repairs import LADDER
 from glyphsr_core.guard.report import COMPOSITED, RESAMPLED, UNPLACED
 from glyphsr_core.types import OcrResult, TextRegion, quad_from_box
 from textimages import render_words
@@ -204,7 +205,8 @@ def test_an_invented_word_is_painted_over_with_the_fallback(reader):
     (invented,) = [w for w in result.report.words if w.needs_repair]
     assert invented.status == "invented" and invented.found == "sale" and invented.action == COMPOSITED
     assert invented.final_status is None and result.report.f1_after == 1.0
-    assert '"sale": invented -> composited, gone' in format_guard_report([result.report])
+    assert invented.repair in {rung.name for rung in LADDER}
+    assert f'"sale": invented -> composited ({invented.repair}), gone' in format_guard_report([result.report])
     assert_untouched_outside(result, extra)
 
 

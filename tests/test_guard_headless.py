@@ -14,7 +14,7 @@ pytest.importorskip("rapidocr")
 from glyphsr_core.diffusion.tiny import write_tiny_models
 from glyphsr_core.fidelity import compare_words
 from glyphsr_core.guard import ocr_reader, word_mask
-from glyphsr_core.guard.core import WIDER_PASTES
+from glyphsr_core.guard.repairs import LADDER
 from glyphsr_core.types import OcrResult
 from test_guard import tensor
 from textimages import render_words
@@ -62,5 +62,5 @@ def test_guard_brings_garbage_back_to_the_fallback_and_touches_only_word_boxes(f
     changed = (plain != guarded).any(axis=2)
     assert changed.sum() == guard["changed_pixels"] > 0
     boxes = [tuple(w["box"]) for w in guard["words"] if w["box"]]
-    allowed = word_mask(boxes, 400, 200, dilation=6, context=WIDER_PASTES[-1]).numpy() > 0  # the widest paste
+    allowed = word_mask(boxes, 400, 200, dilation=6, context=max(rung.context for rung in LADDER)).numpy() > 0  # the widest paste
     assert not (changed & ~allowed).any()  # outside the repaired boxes: bit-identical

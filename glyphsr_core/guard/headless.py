@@ -18,7 +18,8 @@ import torch.nn.functional as F
 
 from ..defaults import GUARD_DENOISE as DEFAULT_DENOISE
 from ..defaults import GUARD_ROUNDS as DEFAULT_ROUNDS
-from .core import GuardResult, ResampleRound, guard_image, ocr_reader
+from .core import GuardResult, ResampleRound, ocr_reader
+from .keep_words import guard_image
 
 
 def _to_tensor(image: Any) -> torch.Tensor:

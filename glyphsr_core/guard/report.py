@@ -31,6 +31,7 @@ class WordRepair:
     rounds: int = 0
     final: str | None = None
     final_status: str | None = None
+    repair: str | None = None
 
     @property
     def needs_repair(self) -> bool:
@@ -38,7 +39,7 @@ class WordRepair:
 
     def to_dict(self) -> dict[str, Any]:
         return {"expected": self.expected, "found": self.found, "status": self.status, "action": self.action,
-                "rounds": self.rounds, "final": self.final, "final_status": self.final_status,
+                "rounds": self.rounds, "repair": self.repair, "final": self.final, "final_status": self.final_status,
                 "box": None if self.box is None else [round(v, 6) for v in self.box]}
 
 
@@ -52,16 +53,25 @@ class GuardReport:
     rounds_run: int = 0
     ocr_passes: int = 0
     changed_pixels: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"f1_before": round(self.f1_before, 4), "f1_after": round(self.f1_after, 4),
                 "rounds_run": self.rounds_run, "ocr_passes": self.ocr_passes, "changed_pixels": self.changed_pixels,
-                "words": [w.to_dict() for w in self.words]}
+                "notes": list(self.notes), "words": [w.to_dict() for w in self.words]}
+
+
+def _treatment(word: WordRepair) -> str:
+    if word.action == COMPOSITED and word.repair:
+        return f"{word.action} ({word.repair})"
+    if word.action == LEFT and word.needs_repair and word.box is not None:
+        return "left (no repair read right)"
+    return word.action
 
 
 def _describe(word: WordRepair) -> str:
     if word.status == KEPT:
-        return f'"{word.expected}": kept'
+        return f'"{word.expected}": kept' + ("" if word.action == LEFT else f" -> {_treatment(word)}")
     before = {CHANGED: f'"{word.expected}": read "{word.found}"', MISSING: f'"{word.expected}": missing',
               INVENTED: f'"{word.found}": invented'}[word.status]
     if word.status == INVENTED:
@@ -71,20 +81,21 @@ def _describe(word: WordRepair) -> str:
     else:
         now = f'now "{word.final}"' if word.final else f"still {word.final_status or word.status}"
     rounds = f" after {word.rounds} round(s)" if word.rounds else ""
-    return f"{before} -> {word.action}{rounds}, {now}"
+    return f"{before} -> {_treatment(word)}{rounds}, {now}"
 
 
 def format_guard_report(reports: Sequence[GuardReport]) -> str:
-    """Readable lines: per image the F1 before and after, then every word that needed repair."""
+    """Readable lines: per image the F1 before and after, then every word that was repaired or checked."""
     lines = []
     for index, report in enumerate(reports, start=1):
         header = f"image {index} of {len(reports)}: " if len(reports) > 1 else ""
-        wrong = [w for w in report.words if w.needs_repair]
-        lines.append(f"{header}word F1 {report.f1_before:.3f} -> {report.f1_after:.3f}; {len(wrong)} word(s) "
+        touched = [w for w in report.words if w.needs_repair or w.action != LEFT]
+        lines.append(f"{header}word F1 {report.f1_before:.3f} -> {report.f1_after:.3f}; {len(touched)} word(s) "
                      f"repaired or checked, {report.rounds_run} re-sample round(s), {report.ocr_passes} OCR pass(es), "
                      f"{report.changed_pixels} pixel(s) changed")
-        lines.extend(f"  {_describe(w)}" for w in report.words if w.needs_repair)
-        kept = sum(1 for w in report.words if not w.needs_repair)
+        lines.extend(f"  note: {note}" for note in report.notes)
+        lines.extend(f"  {_describe(w)}" for w in touched)
+        kept = sum(1 for w in report.words if w not in touched)
         if kept:
             lines.append(f"  {kept} word(s) already right, left untouched")
     return "\n".join(lines)
