@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ts-bundle": ("glyphsr_core.ts_bundle", "write a TS-ControlNet bundle (scene + text ControlNet branches) from .safetensors files"),
     "make-corpus": ("glyphsr_core.data.make_corpus", "write a synthetic text corpus: HQ/LQ pairs, masks, glyph maps, metadata.jsonl"),
     "make-lq": ("glyphsr_core.data.make_lq", "write a dataset's LQ inputs at a scale (for evaluating another tool's outputs)"),
+    "keep-words": ("glyphsr_core.commands.keep_words", "put a faithful upscale's words back into an image another upscaler made"),
     "evaluate": ("glyphsr_core.evaluate", "OCR F1 / CER / PSNR of upscaling methods on SVT, CTW1500, CUTE80 or a synthetic corpus"),
 }
 

@@ -36,6 +36,7 @@ def _sample_tile(value: str) -> int:
 def configure(parser: argparse.ArgumentParser) -> None:
     from . import defaults as d
     from .analyze import add_word_filter_argument
+    from .commands.keep_words import add_keep_mode_argument
     from .diffusion import SCHEDULERS
     from .restore.cli_support import add_restorer_arguments
     from .schedule import SCHEDULES
@@ -106,9 +107,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="least output pixels shared by neighbouring sampling tiles (default 128)")
     parser.add_argument("--sample-tile-batch", type=int, default=1, metavar="N",
                         help="sampling tiles per model call (memory grows with N, not with the image; default 1)")
-    parser.add_argument("--guard", type=int, default=d.GUARD_ROUNDS, metavar="ROUNDS",
-                        help="Text Guard: re-sample wrong words up to ROUNDS times, then paste the fallback's "
-                             f"letters (default {d.GUARD_ROUNDS}; 0: paste only; -1: off)")
+    parser.add_argument("--upscaler", type=Path, default=None, metavar="FILE",
+                        help="any upscale model spandrel reads (.safetensors), instead of the diffusion stages: its "
+                             "look, with Text Restore's words kept (Keep Words; --guard -1: its raw output)")
+    parser.add_argument("--guard", type=int, default=None, metavar="ROUNDS",
+                        help="Text Guard / Keep Words after --base: re-sample wrong words up to ROUNDS times, then "
+                             f"repair them from Text Restore's letters (default {d.GUARD_ROUNDS}; 0: repair only; "
+                             "-1: off). With --upscaler only 0 or -1 (nothing to re-sample with)")
+    add_keep_mode_argument(parser, "--keep-mode")
     parser.add_argument("--guard-denoise", type=float, default=d.GUARD_DENOISE,
                         help=f"how much of a wrong word's box a guard round re-draws (default {d.GUARD_DENOISE})")
     parser.add_argument("--guard-dilation", type=int, default=d.GUARD_DILATION,
@@ -180,12 +186,67 @@ def _run_restore_only(args: argparse.Namespace, image) -> int:
     return 0
 
 
+def check_stage_flags(args: argparse.Namespace) -> None:
+    """Flags that cannot act in the chosen stages are errors, never silently ignored."""
+    from . import defaults as d
+
+    if args.upscaler is not None and args.base is not None:
+        raise InvalidInputError("--upscaler and --base are two ways to upscale: give one of them")
+    if args.base is None and args.upscaler is None:
+        if args.guard is not None:
+            raise InvalidInputError("--guard acts on a diffusion result (--base) or an --upscaler's output; "
+                                    "Text Restore alone is already the reference it would keep the words of")
+        if args.keep_mode != "changed-words":
+            raise InvalidInputError("--keep-mode needs --base or --upscaler (Text Restore alone has nothing to repair)")
+    if args.upscaler is not None and args.guard is not None and args.guard > 0:
+        raise InvalidInputError(f"--guard {args.guard} re-samples with the diffusion model, which --upscaler does not "
+                                "load: use --guard 0 (repair from Text Restore, the default) or -1 (raw upscaler)")
+    if args.guard is None:
+        args.guard = d.GUARD_ROUNDS if args.base is not None else 0
+
+
+def _run_upscaler(args: argparse.Namespace, image) -> int:
+    """Any upscaler's look, Text Restore's words: the upscaler, then Keep Words against stage 1."""
+    from .commands.keep_words import keep_and_report, save_atomically, write_report
+    from .imageops import to_pil_rgb
+    from .restore import restore_pil
+    from .restore.model_file import load_restorer
+
+    loaded = load_restorer(args.upscaler)
+    scale = round(args.scale)
+    if scale != args.scale or scale < 1:
+        raise InvalidInputError(f"--scale must be a whole number with --upscaler, got {args.scale}")
+    upscaled = restore_pil(loaded.model, loaded.scale, to_pil_rgb(image), loaded.scale, tile=args.tile,
+                           overlap=args.tile_overlap)
+    target = (image.width * scale, image.height * scale)
+    if upscaled.size != target:
+        from PIL import Image
+
+        upscaled = upscaled.resize(target, Image.Resampling.LANCZOS)
+    logger.info("upscaler %s (%s, x%d): %dx%d -> %dx%d", loaded.path.name, loaded.architecture, loaded.scale,
+                image.width, image.height, *upscaled.size)
+    report = {"image": str(args.image), "output": str(args.out), "upscaler": str(args.upscaler),
+              "architecture": loaded.architecture}
+    if args.guard >= 0:
+        upscaled, kept = keep_and_report(upscaled, image, args, "restore", args.guard_dilation)
+        report.update(kept)
+    else:
+        print("keep words: off (--guard -1): the upscaler's raw output")
+    save_atomically(upscaled, args.out)
+    print(f"{upscaled.width}x{upscaled.height} -> {args.out} ({loaded.path.name})")
+    print(f"report: {write_report(args.out, report)}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from .imageops import open_image_file
 
+    check_stage_flags(args)
     if args.base is None:
         if args.scale <= 0:
             raise InvalidInputError(f"--scale must be > 0, got {args.scale}")
+        if args.upscaler is not None:
+            return _run_upscaler(args, open_image_file(args.image))
         return _run_restore_only(args, open_image_file(args.image))
     from .pipeline import GlyphSRPipeline, check_options
     from .schedule import PingPong
@@ -263,9 +324,11 @@ def _text_guard(args: argparse.Namespace, pipeline, lq, result, fallback=None):
     restored image (PIL), Text Restore's R; None uses the bicubic upscale of the LQ."""
     if args.guard < 0:
         return None
+    from .commands.keep_words import MODES
     from .guard.headless import guard_upscale
 
     result.image, guarded = guard_upscale(pipeline, lq, result, rounds=args.guard, steps=args.steps, cfg=args.cfg,
                                          seed=args.seed, denoise=args.guard_denoise, dilation=args.guard_dilation,
-                                         min_confidence=args.min_confidence, color_fix=args.color_fix, fallback=fallback)
+                                         min_confidence=args.min_confidence, color_fix=args.color_fix, fallback=fallback,
+                                         mode=MODES[args.keep_mode])
     return guarded.report

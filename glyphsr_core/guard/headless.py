@@ -1,4 +1,7 @@
-"""The Text Guard after `upscale` (diffusers, no ComfyUI): re-sample with the pipeline, then paste.
+"""Keep Words and the Text Guard without ComfyUI: on PIL images, and after `upscale`'s diffusion.
+
+`keep_words_pil` repairs any upscaler's output against a reference (`upscale --upscaler`, the
+`keep-words` command). After the diffusion stages, `guard_upscale` re-samples with the pipeline first.
 
 `upscale` adds the `--guard*` flags (defaults in glyphsr_core.defaults) and, after the colour fix,
 calls `guard_upscale`. Re-sampling runs the
@@ -19,7 +22,7 @@ import torch.nn.functional as F
 from ..defaults import GUARD_DENOISE as DEFAULT_DENOISE
 from ..defaults import GUARD_ROUNDS as DEFAULT_ROUNDS
 from .core import GuardResult, ResampleRound, ocr_reader
-from .keep_words import guard_image
+from .keep_words import CHANGED_WORDS, guard_image, keep_words
 
 
 def _to_tensor(image: Any) -> torch.Tensor:
@@ -72,7 +75,7 @@ def pipeline_resampler(pipeline: Any, lq_upscaled: torch.Tensor, text_positive: 
 
 def guard_upscale(pipeline: Any, lq: Any, result: Any, *, rounds: int, steps: int, cfg: float, seed: int,
                   denoise: float = DEFAULT_DENOISE, dilation: int = 8, min_confidence: float = 0.5,
-                  color_fix: str = "wavelet", fallback: Any = None) -> tuple[Any, GuardResult]:
+                  color_fix: str = "wavelet", fallback: Any = None, mode: str = CHANGED_WORDS) -> tuple[Any, GuardResult]:
     """Guard `result` (an `UpscaleResult`) against its own guidance words; returns the guarded PIL
     image and the `GuardResult` (report, and the mask of rewritten pixels).
 
@@ -99,8 +102,71 @@ def guard_upscale(pipeline: Any, lq: Any, result: Any, *, rounds: int, steps: in
                                        color_fix=color_fix)
     guarded = guard_image(image, fallback_image, result.ocr, reader=ocr_reader(min_confidence), resampler=resampler,
                           rounds=max(0, rounds), dilation=dilation, align=pipeline.vae_scale_factor,
-                          color_method=color_fix)
+                          color_method=color_fix, mode=mode)
     out = _to_pil(guarded.image)
     # count what changed in the 8-bit image that is saved (a float change can round back to the same value)
     guarded.report.changed_pixels = int((_to_tensor(out) != image).any(dim=0).sum())
     return out, guarded
+
+
+def keep_words_pil(upscaled: Any, reference: Any, guidance: Any, *, mode: str = CHANGED_WORDS, dilation: int = 8,
+                   min_confidence: float = 0.5, color_fix: str = "wavelet") -> tuple[Any, GuardResult]:
+    """`keep_words` on PIL images: the repaired image keeps the upscaled image's mode (grey stays
+    grey, alpha passes through untouched); the reference may be any size of the same picture."""
+    from PIL import Image
+
+    image = _to_tensor(upscaled)
+    result = keep_words(image, _to_tensor(reference), guidance, reader=ocr_reader(min_confidence), mode=mode,
+                        dilation=dilation, color_method=color_fix)
+    out = _to_pil(result.image)
+    if upscaled.mode in ("L", "LA"):
+        out = out.convert("L")
+    if upscaled.mode in ("RGBA", "LA"):
+        out = out.convert("RGBA" if upscaled.mode == "RGBA" else "LA")
+        out.putalpha(upscaled.getchannel("A"))
+    # count what changed in the 8-bit image that is saved (a float change can round back to the same value)
+    result.report.changed_pixels = int((_to_tensor(out) != image).any(dim=0).sum())
+    return out, result
+
+
+def faithful_reference(lq: Any, size: tuple[int, int], source: str, *, restorer: Any = None, tile: int = 512,
+                       tile_overlap: int = 32) -> tuple[Any, str]:
+    """The reference for Keep Words at `size` (width, height), and a phrase saying what it is.
+
+    `source`: "restore" (Text Restore of the LQ, at the nearest scale it runs, resized to `size`),
+    "lq" (the LQ itself; `keep_words` enlarges it with bicubic), or an image file's path.
+    """
+    from pathlib import Path
+
+    from PIL import Image
+
+    from ..imageops import open_image_file, to_pil_rgb
+
+    if source == "lq":
+        return lq, "the LQ, enlarged with bicubic"
+    if source != "restore":
+        return open_image_file(Path(source)), f"the image {source}"
+    from ..restore import restore_pil
+    from ..restore.cli_support import load_cli_restorer
+
+    loaded = load_cli_restorer(restorer)
+    ratio = size[0] / lq.width
+    net_scale = 8 if ratio > 6 else (4 if ratio > 3 else 2)
+    restored = restore_pil(loaded.model, loaded.scale, to_pil_rgb(lq), net_scale, tile=tile, overlap=tile_overlap)
+    if restored.size != tuple(size):
+        restored = restored.resize(tuple(size), Image.Resampling.LANCZOS)
+    return restored, f"Text Restore ({loaded.path.name}) of the LQ"
+
+
+def guidance_words(reference: Any, text: str | None, *, min_confidence: float, word_filter: str) -> Any:
+    """The words to keep: typed (`text`: plain lines or JSON, or a file holding them), else OCR of the reference."""
+    from pathlib import Path
+
+    from ..ocr import filter_words, read_text
+    from ..textinput import parse_text_input
+
+    if text:
+        path = Path(text)
+        return parse_text_input(path.read_text(encoding="utf-8") if path.is_file() else text,
+                                reference.width, reference.height)[0]
+    return filter_words(read_text(reference, min_confidence=min_confidence), word_filter)[0]

@@ -107,6 +107,10 @@ def _load_with_spandrel(path: Path, state: dict[str, torch.Tensor], metadata: di
     try:
         from spandrel import ImageModelDescriptor, ModelLoader
     except ImportError as exc:
+        if (exc.name or "").startswith("torchvision"):
+            raise RestorerFileError(f"model {path.name} is not a compact SR net, and spandrel (which reads other "
+                                    "upscale-model architectures, as ComfyUI does) cannot import without torchvision: "
+                                    "install the torchvision that matches your torch (ComfyUI's Python has it)") from exc
         raise RestorerFileError(f"restorer model {path.name} is not a compact SR net, and spandrel (which reads other "
                                 "upscale-model architectures, as ComfyUI does) is not installed") from exc
     try:
