@@ -12,6 +12,8 @@ from .runtime import CATEGORY
 
 
 class TextGuard:
+    #: hidden from the node search; saved workflows that use it keep loading and running unchanged
+    DEPRECATED = True
     DESCRIPTION = (
         "'GlyphSR Keep Words' under its first name (same mechanism; 'fallback' is its 'reference'). "
         "Closes the loop on invented or changed letters: reads the result (same OCR as 'GlyphSR OCR Extract'), "

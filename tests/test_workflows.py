@@ -21,7 +21,7 @@ from workflow_format import drawn_areas, to_screen, ui_to_api  # noqa: E402
 UI_FILES = sorted(workflow_graphs.UI_DIR.glob("*.json"))
 API_FILES = sorted(workflow_graphs.API_DIR.glob("*.api.json"))
 NAMES = ["glyphsr_sdxl_x4", "glyphsr_sdxl_x4_tiled", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm",
-         "glyphsr_restore_x4"]
+         "glyphsr_restore_x4", "glyphsr_keep_words"]
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +155,39 @@ def test_restore_workflow_needs_nothing_beyond_the_pack():
     check = _only(prompt, "GlyphSR_TextFidelity")[1]["inputs"]
     assert check["image"] == [restore_id, 0] and check["text"] == [ocr_id, 0]
     assert _only(prompt, "SaveImage")[1]["inputs"]["images"] == [restore_id, 0]
+
+
+def test_keep_words_workflow_upscales_with_the_users_model_and_keeps_rs_words():
+    prompt = load(workflow_graphs.API_DIR / "glyphsr_keep_words.api.json")
+    load_id, _ = _only(prompt, "LoadImage")
+    restore_id, _ = _only(prompt, "GlyphSR_TextRestore")
+    loader_id, loader = _only(prompt, "UpscaleModelLoader")
+    upscale_id, upscale = _only(prompt, "ImageUpscaleWithModel")
+    ocr_id, ocr = _only(prompt, "GlyphSR_OCRExtract")
+    keep_id, keep = _only(prompt, "GlyphSR_KeepWords")
+    assert loader["inputs"]["model_name"] == "RealESRGAN_x4plus.pth"
+    assert upscale["inputs"] == {"upscale_model": [loader_id, 0], "image": [load_id, 0]}
+    assert ocr["inputs"]["image"] == [restore_id, 0]  # the guidance words are R's
+    assert keep["inputs"]["image"] == [upscale_id, 0] and keep["inputs"]["reference"] == [restore_id, 0]
+    assert keep["inputs"]["text"] == [ocr_id, 0] and keep["inputs"]["mode"] == "changed words"
+    assert _only(prompt, "SaveImage")[1]["inputs"]["images"] == [keep_id, 0]
+    checked = {tuple(n["inputs"]["image"]) for n in prompt.values() if n["class_type"] == "GlyphSR_TextFidelity"}
+    assert checked == {(keep_id, 0), (upscale_id, 0)}  # words kept, against the raw upscaler
+    ui = load(workflow_graphs.UI_DIR / "glyphsr_keep_words.json")
+    (node,) = [n for n in ui["nodes"] if n["type"] == "UpscaleModelLoader"]
+    assert node["properties"]["models"] == [{"name": "RealESRGAN_x4plus.pth", "directory": "upscale_models",
+                                             "url": workflow_graphs.UPSCALER_URL}]
+
+
+def test_diffusion_workflows_keep_words_with_the_same_node():
+    for name in ("glyphsr_sdxl_x4", "glyphsr_sdxl_x4_tiled", "glyphsr_sd15_x4", "glyphsr_no_vlm"):
+        prompt = load(workflow_graphs.API_DIR / f"{name}.api.json")
+        restore_id, _ = _only(prompt, "GlyphSR_TextRestore")
+        fix_id, _ = _only(prompt, "GlyphSR_ColorFix")
+        keep = _only(prompt, "GlyphSR_KeepWords")[1]["inputs"]
+        assert keep["image"] == [fix_id, 0] and keep["reference"] == [restore_id, 0] and keep["rounds"] == 2
+        assert all(isinstance(keep[k], list) for k in ("model", "vae", "text_positive", "text_negative"))
+        assert "GlyphSR_TextGuard" not in {n["class_type"] for n in prompt.values()}
 
 
 def test_core_snapshot_covers_the_core_nodes_used():

@@ -63,3 +63,14 @@ def test_guard_brings_tiny_model_garbage_back_to_the_fallback(comfy_server, tiny
     before, after, mask = pixels("output"), pixels("guarded"), pixels("mask")[..., 0]
     assert (mask > 0).any() and (before != after).any()
     assert np.array_equal(before[mask == 0], after[mask == 0])
+
+
+def test_text_guard_is_deprecated_in_favour_of_keep_words_with_the_same_inputs(comfy_server):
+    """Saved graphs with the Text Guard still load (the node exists, inputs unchanged); the search offers
+    Keep Words, the same mechanism under its new name."""
+    guard = comfy_server.object_info("GlyphSR_TextGuard")
+    keep = comfy_server.object_info("GlyphSR_KeepWords")
+    assert guard["deprecated"] is True and not keep.get("deprecated", False)
+    assert list(guard["input"]["required"]) == ["image", "fallback", "text", "rounds", "min_confidence", "dilation"]
+    assert keep["display_name"] == "GlyphSR Keep Words"
+    assert set(guard["input"]["optional"]) <= set(keep["input"]["optional"])

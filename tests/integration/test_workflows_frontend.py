@@ -73,7 +73,9 @@ def test_missing_models_dialog_offers_every_linked_file(name, frontend_report):
         entry = next((e for e in offered if e.startswith(label)), None)
         assert entry is not None, (label, offered)
         assert "not allowed" not in entry and "Only allowed" not in entry, entry
-    if name not in ("glyphsr_ocr_prompts", "glyphsr_restore_x4"):  # the diffusion workflows
+    if name == "glyphsr_keep_words":  # one download: the upscaler whose look the user wants
+        assert linked == {"upscale_models / RealESRGAN_x4plus.pth"}
+    elif name not in ("glyphsr_ocr_prompts", "glyphsr_restore_x4"):  # the diffusion workflows
         assert any(label.startswith("controlnet / ") for label in linked)
     else:  # no download needed: Text Restore's model comes with the pack
         assert offered == []

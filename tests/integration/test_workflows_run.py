@@ -36,7 +36,7 @@ from tiny_vlms import tiny_vlm  # noqa: E402
 from workflow_check import check_api, check_ui  # noqa: E402
 
 NAMES = ["glyphsr_sdxl_x4", "glyphsr_sdxl_x4_tiled", "glyphsr_sd15_x4", "glyphsr_ocr_prompts", "glyphsr_no_vlm",
-         "glyphsr_restore_x4"]
+         "glyphsr_restore_x4", "glyphsr_keep_words"]
 LQ_SIZE = (128, 56)  # x4 -> 512 x 224
 STEPS = 3
 
@@ -105,7 +105,7 @@ def prepared(name: str, models: dict, image: str) -> dict:
             inputs["model"] = models["vlm"]
         if node["class_type"] == "LoadImage":
             inputs["image"] = image
-        if node["class_type"] in ("GlyphSR_PingPongKSampler", "GlyphSR_TiledPingPongKSampler", "GlyphSR_TextGuard"):
+        if node["class_type"] in ("GlyphSR_PingPongKSampler", "GlyphSR_TiledPingPongKSampler", "GlyphSR_KeepWords"):
             inputs["steps"] = STEPS
         if node["class_type"] == "GlyphSR_VLMCaption":
             inputs["max_new_tokens"] = 8
@@ -147,7 +147,7 @@ def test_upscale_workflow_runs_to_a_saved_x4_image(name, comfy_server, models, i
     report = shown_text(result, prompt, "Text fidelity report")[0]
     assert report.startswith("word F1 ") and "2 guidance words" in report
     # random tiny weights draw no letters: the guard repairs toward R and never ends below where it began
-    guard = re.match(r"word F1 (\d\.\d+) -> (\d\.\d+)", shown_text(result, prompt, "Text Guard report")[0])
+    guard = re.match(r"word F1 (\d\.\d+) -> (\d\.\d+)", shown_text(result, prompt, "Keep Words report")[0])
     assert guard and float(guard[2]) >= float(guard[1])
     assert float(report.split()[2].rstrip(";")) == pytest.approx(float(guard[2]), abs=0.01)
     prompts_report = shown_text(result, prompt, "Prompt report")[0]
@@ -183,6 +183,39 @@ def test_restore_workflow_saves_r_and_checks_it_against_the_lq_words(comfy_serve
         assert saved.size == (LQ_SIZE[0] * 4, LQ_SIZE[1] * 4)
     report = shown_text(result, prompt, "Text fidelity report")[0]
     assert report.startswith("word F1 ") and "2 guidance words" in report
+
+
+@pytest.fixture(scope="module")
+def letter_eater(comfy_server, tmp_path_factory) -> str:
+    """A .pth upscaler under the linked name that sharpens small letters into shapes that are not
+    letters (a compact net with an over-driven last layer), as ComfyUI's Load Upscale Model reads it."""
+    import torch
+
+    torch.manual_seed(0)
+    net = CompactSR(num_feat=16, num_conv=2, scale=4)
+    with torch.no_grad():
+        net.body[-1].weight.mul_(40.0)
+    path = tmp_path_factory.mktemp("upscaler") / workflow_graphs.UPSCALER
+    torch.save(net.state_dict(), path)
+    return comfy_server.install_model(path, "upscale_models")
+
+
+def test_keep_words_workflow_keeps_the_upscalers_picture_and_restores_the_words(comfy_server, models, images,
+                                                                                 letter_eater):
+    prompt = prepared("glyphsr_keep_words", models, images["sign"])
+    loader = nodes_of(prompt, "UpscaleModelLoader")[0][1]
+    assert loader["inputs"]["model_name"] == letter_eater
+    result = comfy_server.queue(prompt)
+    save_id, _ = nodes_of(prompt, "SaveImage")[0]
+    with Image.open(result.files(save_id)[0]) as saved:
+        assert saved.size == (LQ_SIZE[0] * 4, LQ_SIZE[1] * 4)
+    kept = shown_text(result, prompt, "Keep Words report")[0]
+    before, after = map(float, re.match(r"word F1 (\d\.\d+) -> (\d\.\d+)", kept).groups())
+    raw = float(shown_text(result, prompt, "Raw upscaler report")[0].split()[2].rstrip(";"))
+    final = float(shown_text(result, prompt, "Words kept report")[0].split()[2].rstrip(";"))
+    assert before == pytest.approx(raw, abs=0.01) and before < 1.0  # the upscaler lost words
+    assert after == 1.0 and final == pytest.approx(after, abs=0.01), kept  # all of R's words are back
+    assert "composited (" in kept
 
 
 def test_ocr_prompts_workflow_shows_what_the_method_will_ask_for(comfy_server, models, images):

@@ -25,6 +25,7 @@ WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
 FILE_COMBOS: dict[tuple[str, str], str] = {
     ("CheckpointLoaderSimple", "ckpt_name"): "a checkpoint in models/checkpoints",
     ("LoadImage", "image"): "an image in ComfyUI's input folder",
+    ("UpscaleModelLoader", "model_name"): "a file in models/upscale_models",
     ("GlyphSR_VLMLoader", "model"): "a model folder in models/LLM or models/vlm",
     ("GlyphSR_TSControlNetLoader", "control_net_name"): "a file in models/controlnet",
     ("GlyphSR_TSControlNetLoader", "second_control_net"): "None, 'shared: scene weights', or a file in "

@@ -42,6 +42,10 @@ MODELS = {
                                      "resolve/main/control_v11f1e_sd15_tile_fp16.safetensors?download=true"},
 }
 RESTORER = "glyphsr_text_restore_x4.safetensors"  # bundled with the pack (models/upscale_models)
+#: the upscaler glyphsr_keep_words starts with: the most used one, published where ComfyUI's Missing
+#: Models dialog downloads it (its frontend allows this .pth by name)
+UPSCALER = "RealESRGAN_x4plus.pth"
+UPSCALER_URL = "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth"
 SHARED = "shared: scene weights"  # Load TS-ControlNet's second_control_net choice
 VLM_FOLDER = "Qwen2.5-VL-3B-Instruct"
 VLM_REPO = "Qwen/Qwen2.5-VL-3B-Instruct"
@@ -60,10 +64,9 @@ def _named(flow: Flow, title: str) -> str:
     return next(g.title for g in flow.groups if g.title.split(". ", 1)[1] == title)
 
 
-def _load(flow: Flow, models: dict, upscale: bool = True) -> tuple:
+def _load(flow: Flow, models: dict, upscale: bool = True, r_use: str = "OCR reads R and the text branch sees it.") -> tuple:
     note = ("Pick the low-quality image. Text Restore (stage 1, bundled with the pack, no download) enlarges it "
-            "x4 with a small text-aware network: R, whose letters are sharper. OCR reads R and the text branch "
-            "sees it.")
+            f"x4 with a small text-aware network: R, whose letters are sharper. {r_use}")
     if upscale:
         note += " 'Upscale Image By' gives the plain x4 image the scene branch sees, as in the paper."
     g = _group(flow, "Load and restore", note, 0)
@@ -184,22 +187,21 @@ def _diffuse(flow: Flow, models: dict, restored, upscaled, ocr, prompts, tiled: 
         decoded = flow.add("VAEDecode", g, samples=sampled[0], vae=ckpt["VAE"])
     fixed = flow.add("GlyphSR_ColorFix", g, image=decoded[0], reference=upscaled[0], method=d.COLOR_FIX)
 
-    g = _group(flow, "Text Guard",
-                   "Text Guard re-reads the result. A word changed, lost or invented is re-drawn in its box "
-                   "(new seed, stronger text CFG each round); if still wrong, R's letters are pasted there. "
-                   "Nothing outside those boxes changes.",
+    g = _group(flow, "Keep words",
+                   "Keep Words re-reads the result. A wrong word is re-drawn in its box (new seed, stronger "
+                   "text CFG each round), then R's letters are put back. Nothing else changes.",
                    4 if tiled else 5, row=1)
-    guard = flow.add("GlyphSR_TextGuard", g, image=fixed["image"], fallback=restored[0], text=ocr["text"],
-                     rounds=d.GUARD_ROUNDS, min_confidence=d.MIN_CONFIDENCE, dilation=d.GUARD_DILATION,
+    guard = flow.add("GlyphSR_KeepWords", g, image=fixed["image"], reference=restored[0], text=ocr["text"],
+                     mode="changed words", min_confidence=d.MIN_CONFIDENCE, dilation=d.GUARD_DILATION,
                      model=ckpt["MODEL"], vae=ckpt["VAE"], text_positive=apply["text_positive"],
                      text_negative=apply["text_negative"], seed=0, steps=20, cfg=d.TEXT_CFG, sampler_name="dpmpp_2m",
-                     scheduler="karras", denoise=d.GUARD_DENOISE, color_match=d.COLOR_FIX)
+                     scheduler="karras", denoise=d.GUARD_DENOISE, color_match=d.COLOR_FIX, rounds=d.GUARD_ROUNDS)
     g = _group(flow, "Save and check",
-                   "The guarded result is saved. The Guard report says what was done to each word; the Text "
+                   "The result is saved. The Keep Words report says what was done to each word; the Text "
                    "Fidelity Check then reads the saved image and lists every word kept, changed, missing or "
                    "invented (F1 1.0 = all kept).", 6)
     flow.add("SaveImage", g, images=guard["image"], filename_prefix="glyphsr")
-    flow.add("PreviewAny", g, title="Text Guard report", source=guard["report"])
+    flow.add("PreviewAny", g, title="Keep Words report", source=guard["report"])
     check = flow.add("GlyphSR_TextFidelity", g, image=guard["image"], text=ocr["text"], min_confidence=0.5,
                      ocr_scale="auto", min_overlap=0.3, mask_dilation=4)
     flow.add("PreviewAny", g, title="Text fidelity report", source=check["report"])
@@ -233,6 +235,39 @@ def restore_flow() -> Flow:
     return flow
 
 
+def keep_words_flow() -> Flow:
+    """The user's upscaler for the look, Text Restore for the words: runs on day one with one download."""
+    flow = Flow("glyphsr_keep_words")
+    image, restored, _ = _load(flow, MODELS["sd15"], upscale=False, r_use="OCR reads R: its words are the ones kept.")
+    g = _group(flow, "Your upscaler",
+               f"Any upscaler ComfyUI loads, for its look. {UPSCALER} is linked: the Missing Models dialog "
+               "downloads it into models/upscale_models. Pick your own (SPAN, ClearReality, ...) in the list.", 0,
+               row=1)
+    loader = flow.add("UpscaleModelLoader", g, model_name=UPSCALER,
+                      models=[{"name": UPSCALER, "url": UPSCALER_URL, "directory": "upscale_models"}])
+    upscaled = flow.add("ImageUpscaleWithModel", g, upscale_model=loader[0], image=image[0])
+    ocr = _read(flow, restored)
+    g = _group(flow, "Keep words",
+               "Keep Words reads the upscaler's image and puts back every word it changed, lost or invented, "
+               "with the least visible repair that reads right: the upscaler's fine detail over R's letters, "
+               "then R's letters sharpened, then R's pixels. Every other pixel stays the upscaler's. "
+               "mode 'all text' repairs every word box.", 2)
+    kept = flow.add("GlyphSR_KeepWords", g, image=upscaled[0], reference=restored[0], text=ocr["text"],
+                    mode="changed words", min_confidence=d.MIN_CONFIDENCE, dilation=d.GUARD_DILATION, seed=0,
+                    steps=20, cfg=d.TEXT_CFG, sampler_name="dpmpp_2m", scheduler="karras", denoise=d.GUARD_DENOISE,
+                    color_match=d.COLOR_FIX, rounds=0)
+    flow.add("PreviewAny", g, title="Keep Words report", source=kept["report"])
+    g = _group(flow, "Save and check",
+               "The result is saved. The Text Fidelity Checks read the upscaler's raw image and the saved one: "
+               "the words each kept, changed, missing or invented (F1 1.0 = all kept).", 3)
+    flow.add("SaveImage", g, images=kept["image"], filename_prefix="glyphsr_kept")
+    for title, picture in (("Words kept", kept["image"]), ("Raw upscaler", upscaled[0])):
+        check = flow.add("GlyphSR_TextFidelity", g, title=f"Text fidelity: {title.lower()}", image=picture,
+                         text=ocr["text"], min_confidence=0.5, ocr_scale="auto", min_overlap=0.3, mask_dilation=4)
+        flow.add("PreviewAny", g, title=f"{title} report", source=check["report"])
+    return flow
+
+
 def ocr_prompts_flow() -> Flow:
     flow = Flow("glyphsr_ocr_prompts")
     models = MODELS["sd15"]
@@ -262,7 +297,8 @@ def all_flows() -> list[Flow]:
             upscale_flow("glyphsr_sd15_x4", "sd15", with_vlm=True),
             ocr_prompts_flow(),
             upscale_flow("glyphsr_no_vlm", "sd15", with_vlm=False),
-            restore_flow()]
+            restore_flow(),
+            keep_words_flow()]
 
 
 def core_node_types() -> set[str]:
