@@ -10,7 +10,7 @@ from glyphsr_core.colorfix import match_reference
 from glyphsr_core.errors import InvalidInputError
 from glyphsr_core.fidelity import compare_words
 from glyphsr_core.guard import ALL_TEXT, CHANGED_WORDS, format_guard_report, keep_words, keep_words_batch, ocr_reader
-from glyphsr_core.guard.repairs import DETAIL, LADDER, REFERENCE, SHARPENED, blur, repair_patch, sharpen_gain
+from glyphsr_core.guard.repairs import DETAIL, LADDER, REFERENCE, SHARPENED, band_energy, blur, repair_patch
 from glyphsr_core.types import OcrResult
 from test_guard import LAYOUTS, degraded, render, tensor
 
@@ -124,15 +124,18 @@ def test_bad_settings_and_batches_name_the_input(scene, reader):
         keep_words(image[:1], image, scene["guidance"], reader=reader)
 
 
-def test_sharpened_matches_the_upscalers_edge_energy_and_reference_is_plain():
+def test_sharpened_reaches_the_upscalers_edge_energy_without_halos_and_reference_is_plain():
     torch.manual_seed(0)
-    soft = blur(torch.rand(1, 3, 40, 40), 3)
-    crisp = torch.rand(1, 3, 40, 40)
-    weight = torch.ones(40, 40)
-    gain = sharpen_gain(soft, crisp, weight)
-    assert 0 < gain <= 3.0 and sharpen_gain(crisp, soft, weight) == 0.0
-    assert torch.allclose(repair_patch(REFERENCE, crisp, soft, weight, "none"), soft.clamp(0, 1))
-    sharpened = repair_patch(SHARPENED, crisp, soft, weight, "none")
-    assert edge_energy(sharpened[0], weight) > 4 * edge_energy(soft[0], weight)
+    hard = (torch.rand(1, 3, 6, 6) > 0.5).float().repeat_interleave(8, -1).repeat_interleave(8, -2)  # crisp blocks
+    soft = blur(hard, 2)  # a soft reference: the edges spread over ~4 px, as at x4
+    weight = torch.ones(48, 48)
+    sharpened = repair_patch(SHARPENED, hard, soft, weight, "none")
+    assert band_energy(sharpened, weight) > 0.6 * band_energy(hard, weight) > 6 * band_energy(soft, weight)
+    padded = torch.nn.functional.pad(soft, (2, 2, 2, 2), mode="replicate")
+    low = -torch.nn.functional.max_pool2d(-padded, 5, stride=1)
+    high = torch.nn.functional.max_pool2d(padded, 5, stride=1)
+    assert (sharpened >= low - 1e-6).all() and (sharpened <= high + 1e-6).all()  # no overshoot: no halo
+    assert torch.equal(repair_patch(SHARPENED, soft, hard, weight, "none"), hard)  # already crisp: unchanged
+    assert torch.allclose(repair_patch(REFERENCE, hard, soft, weight, "none"), soft.clamp(0, 1))
     assert [rung.name for rung in LADDER] == ["detail", "sharpened", "reference", "reference, margin 1 x height",
                                               "reference, margin 3 x height"]

@@ -129,6 +129,17 @@ class _Repair:
         if fixed and reading.counts.f1 >= self.f1:
             self.adopt(candidate, mask, reading, COMPOSITED, rung.name, fixed)
 
+    def climb(self, dilation: int, color_method: str) -> None:
+        for rung in LADDER:
+            if not self.pending:
+                return
+            self.try_rung(rung, dilation, color_method)
+
+    def still_wrong(self, wanted: Callable[[WordRepair], bool]) -> list[WordRepair]:
+        """Words the repair is for that do not read right in the latest reading."""
+        return [w for w in self.report.words
+                if wanted(w) and w.box is not None and reading_of(w, self.result)[0] != KEPT]
+
     def resample(self, resampler: Resampler, rounds: int, dilation: int, align: int) -> None:
         for index in range(rounds):
             if not self.pending:
@@ -179,10 +190,11 @@ def keep_words(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult
     state.pending = [w for w in state.report.words if wanted(w) and w.box is not None]
     if resampler is not None:
         state.resample(resampler, rounds, dilation, align)
-    for rung in LADDER:
-        if not state.pending:
-            break
-        state.try_rung(rung, dilation, color_method)
+    state.climb(dilation, color_method)
+    failed = list(state.pending)
+    state.pending = state.still_wrong(wanted)
+    if any(w not in failed for w in state.pending):  # a repair beside a fixed word changed how it reads
+        state.climb(dilation, color_method)
     return state.finish()
 
 

@@ -26,10 +26,12 @@ import torch.nn.functional as F
 from ..colorfix import color_fix
 
 DETAIL, SHARPENED, REFERENCE = "detail", "sharpened", "reference"
-#: the most a `sharpened` repair amplifies the reference's letter-edge band (x (1 + gain))
-MAX_SHARPEN_GAIN = 3.0
+#: the gains a `sharpened` repair tries on the reference's letter-edge bands, smallest first
+SHARPEN_GAINS = (0.5, 1.0, 2.0, 4.0, 8.0)
 #: bands (a-trous levels: 1, 2, 4 px) that hold a letter's edges at x4: what `sharpened` amplifies
 EDGE_LEVELS = 2
+#: window (pixels) whose darkest and brightest reference values bound a sharpened pixel
+OVERSHOOT_WINDOW = 5
 #: mean colour difference (0..1) at which the upscaler's texture is faded out entirely
 AGREEMENT_TOLERANCE = 0.08
 
@@ -69,31 +71,47 @@ def detail_band(image: torch.Tensor, levels: int) -> torch.Tensor:
     return image - blur(image, levels)
 
 
-def sharpen_gain(reference: torch.Tensor, upscaled: torch.Tensor, weight: torch.Tensor) -> float:
-    """How much to amplify the reference's letter-edge band so its energy under `weight` [H, W]
-    matches the upscaler's (0 when the reference is already as sharp)."""
-    w = weight[None, None].to(reference.dtype)
-    total = float(w.sum())
-    if total <= 0:
-        return 0.0
-    energy_ref = float((detail_band(reference, EDGE_LEVELS) ** 2 * w).sum()) / total
-    energy_up = float((detail_band(upscaled, EDGE_LEVELS) ** 2 * w).sum()) / total
-    if energy_ref <= 1e-12:
-        return 0.0
-    return max(0.0, min(MAX_SHARPEN_GAIN, (energy_up / energy_ref) ** 0.5 - 1.0))
+def band_energy(image: torch.Tensor, weight: torch.Tensor) -> float:
+    """Mean energy of `image`'s letter-edge bands under `weight` [H, W]."""
+    w = weight[None, None].to(image.dtype)
+    return float((detail_band(image, EDGE_LEVELS) ** 2 * w).sum()) / max(float(w.sum()), 1e-12)
+
+
+def local_range(image: torch.Tensor, size: int = OVERSHOOT_WINDOW) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel minimum and maximum of [B, C, H, W] over a `size` x `size` window."""
+    padded = F.pad(image, (size // 2,) * 4, mode="replicate")
+    return -F.max_pool2d(-padded, size, stride=1), F.max_pool2d(padded, size, stride=1)
 
 
 def sharpened(reference: torch.Tensor, upscaled: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """The reference with its letter edges as crisp as the upscaler's under `weight`."""
-    return reference + sharpen_gain(reference, upscaled, weight) * detail_band(reference, EDGE_LEVELS)
+    """The reference with its letter edges as crisp as the upscaler's under `weight`.
+
+    The boosted edge bands are kept inside the reference's own local range, so edges steepen
+    without the bright and dark halos of an unsharp mask; the gain is the smallest of a few
+    steps whose result is as crisp as the upscaler (or the largest step when none is).
+    """
+    target = band_energy(upscaled, weight)
+    if band_energy(reference, weight) >= target:
+        return reference
+    band = detail_band(reference, EDGE_LEVELS)
+    low, high = local_range(reference)
+    result = reference
+    for gain in SHARPEN_GAINS:
+        result = torch.minimum(torch.maximum(reference + gain * band, low), high)
+        if band_energy(result, weight) >= target:
+            break
+    return result
 
 
-def texture(reference: torch.Tensor, upscaled: torch.Tensor) -> torch.Tensor:
-    """The upscaler's finest band where its picture agrees with the reference's (grain, crisp
-    texture), faded out where the two differ (the upscaler's wrong strokes)."""
-    disagreement = (blur(upscaled, EDGE_LEVELS) - blur(reference, EDGE_LEVELS)).abs().mean(dim=1, keepdim=True)
+def with_upscaler_detail(reference: torch.Tensor, upscaled: torch.Tensor) -> torch.Tensor:
+    """The reference's letter shapes (its coarse bands) with the upscaler's edge bands where the two
+    pictures agree at the letters' scale; where they differ (the upscaler's wrong strokes), the
+    reference's own bands."""
+    coarse_up, coarse_ref = blur(upscaled, EDGE_LEVELS + 1), blur(reference, EDGE_LEVELS + 1)
+    disagreement = (coarse_up - coarse_ref).abs().mean(dim=1, keepdim=True)
     agreement = (1.0 - disagreement / AGREEMENT_TOLERANCE).clamp(0, 1)
-    return detail_band(upscaled, 1) * agreement
+    detail = agreement * detail_band(upscaled, EDGE_LEVELS) + (1 - agreement) * detail_band(reference, EDGE_LEVELS)
+    return blur(reference, EDGE_LEVELS) + detail
 
 
 def repair_patch(kind: str, upscaled: torch.Tensor, reference: torch.Tensor, weight: torch.Tensor,
@@ -105,7 +123,7 @@ def repair_patch(kind: str, upscaled: torch.Tensor, reference: torch.Tensor, wei
     if kind == REFERENCE:
         patch = reference
     elif kind == DETAIL:
-        patch = sharpened(reference, upscaled, weight) + texture(reference, upscaled)
+        patch = with_upscaler_detail(sharpened(reference, upscaled, weight), upscaled)
     elif kind == SHARPENED:
         patch = sharpened(reference, upscaled, weight)
     else:
