@@ -48,7 +48,7 @@ def tesseract_ocr(image, min_confidence: float = 0.5, ocr_scale: str = "auto") -
 
 
 def quality(args: argparse.Namespace) -> None:
-    from glyphsr_core.evaluate import evaluate
+    from glyphsr_core.commands.evaluate import evaluate
 
     restorer = "restore" if args.restorer is None else f"restore:{args.restorer}"
     methods = [restorer if m == "restore" else m for m in args.methods.split(",")]

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from glyphsr_core.colorfix import color_fix
+from glyphsr_core.sampling.colorfix import color_fix
 
 
 def _smooth(seed: int, size=64, batch=1) -> torch.Tensor:

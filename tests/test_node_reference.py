@@ -1,9 +1,9 @@
-"""README.md's node reference is the table rendered from the node classes (tests/tools/node_reference.py)."""
+"""README.md's node reference is the table rendered from the node classes (tools/node_reference.py)."""
 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
 import node_reference  # noqa: E402
 
@@ -26,4 +26,4 @@ def test_readme_section_is_the_generated_table(pack):
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     section = node_reference.readme_section(text)
     assert section is not None, f"README.md lacks {node_reference.START} ... {node_reference.END}"
-    assert section == node_reference.render_table(pack), "run: python tests/tools/node_reference.py --write"
+    assert section == node_reference.render_table(pack), "run: python tools/node_reference.py --write"

@@ -26,11 +26,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..colorfix import METHODS, color_fix, match_reference
-from ..fidelity import DEFAULT_MIN_OVERLAP, INVENTED, KEPT, FidelityResult, compare_words
+from ..sampling.colorfix import METHODS, color_fix, match_reference
+from ..text.fidelity import DEFAULT_MIN_OVERLAP, INVENTED, KEPT, FidelityResult, compare_words
 from ..types import Box, OcrResult
 from .masks import mask_crop, word_mask
 from .report import COMPOSITED, RESAMPLED, UNPLACED, GuardReport, WordRepair
+from ..ocr import read_text
 
 #: image [3, H, W] in 0..1 -> the words read from it
 Reader = Callable[[torch.Tensor], OcrResult]
@@ -72,8 +73,6 @@ class GuardResult:
 
 def ocr_reader(min_confidence: float = 0.5, ocr_scale: str | float = "auto") -> Reader:
     """The project's OCR (`ocr.read_text`) as a Reader."""
-    from ..ocr import read_text
-
     def read(image: torch.Tensor) -> OcrResult:
         array = image.detach().to("cpu", torch.float32).clamp(0, 1).permute(1, 2, 0).numpy()
         return read_text(np.ascontiguousarray(array), min_confidence=min_confidence, ocr_scale=ocr_scale)

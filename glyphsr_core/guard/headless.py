@@ -19,6 +19,9 @@ import torch.nn.functional as F
 from ..defaults import GUARD_DENOISE as DEFAULT_DENOISE
 from ..defaults import GUARD_ROUNDS as DEFAULT_ROUNDS
 from .core import GuardResult, ResampleRound, guard_image, ocr_reader
+from ..imageops import to_pil_rgb
+from ..sampling.colorfix import color_fix as fix
+from ..sampling.pingpong import PingPong
 
 
 def _to_tensor(image: Any) -> torch.Tensor:
@@ -48,8 +51,6 @@ def pipeline_resampler(pipeline: Any, lq_upscaled: torch.Tensor, text_positive: 
     `restored` (same size) the Text Restore result a text branch made for it sees."""
     import math
 
-    from ..colorfix import color_fix as fix
-    from ..schedule import PingPong
 
     cond = pipeline.encode(text_positive, text_negative)
     steps = max(steps, math.ceil(1.0 / denoise))  # a round always runs at least one denoising step
@@ -79,7 +80,6 @@ def guard_upscale(pipeline: Any, lq: Any, result: Any, *, rounds: int, steps: in
     """
     from PIL import Image
 
-    from ..imageops import to_pil_rgb
 
     image = _to_tensor(result.image)
     height, width = image.shape[-2:]
@@ -89,7 +89,7 @@ def guard_upscale(pipeline: Any, lq: Any, result: Any, *, rounds: int, steps: in
     if rounds > 0:
         glyph = None
         if pipeline.text_controlnet is not None and pipeline.text_hint == "lq+glyph":
-            from ..glyph import render_glyph_map
+            from ..text.glyphs import render_glyph_map
 
             glyph = _to_tensor(render_glyph_map(result.ocr, width, height))[:1][None]
         resampler = pipeline_resampler(pipeline, _to_tensor(lq_up)[None], result.prompts.text_positive,
