@@ -7,7 +7,7 @@ from PIL import Image
 
 from glyphsr_core.restore import BUNDLED_PATH, load_restorer, restore_pil
 
-#: the card's held-out check (README, Text Restore): 12 images at 256 px rendered with Pillow's bundled
+#: the card's held-out check (docs/text-restore.md): 12 images at 256 px rendered with Pillow's bundled
 #: font only (the same on every machine), corpus seed 7, bicubic down-sampling, read by the bundled OCR
 HELD_OUT = {"n": 12, "size": 256, "seed": 7}
 RECORDED_F1 = {4: 0.5505}

@@ -1,9 +1,9 @@
-"""The README's node reference table, rendered from the node classes so it cannot drift.
+"""The node reference table of docs/nodes.md, rendered from the node classes so it cannot drift.
 
     python tools/node_reference.py            # print the table
-    python tools/node_reference.py --write    # replace README.md's section between the markers
+    python tools/node_reference.py --write    # replace docs/nodes.md's section between the markers
 
-tests/test_node_reference.py fails when README.md's section differs from this output.
+tests/test_node_reference.py fails when docs/nodes.md's section differs from this output.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from node_specs import (FILE_COMBOS, combo_values, input_entries, input_options, input_type,  # noqa: E402
                         load_pack, pack_specs)
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "nodes.md"
 START, END = "<!-- node-reference:start -->", "<!-- node-reference:end -->"
 #: combos whose options come from ComfyUI itself
 COMFY_LISTS = {"sampler_name": "ComfyUI's samplers", "scheduler": "ComfyUI's schedulers"}
@@ -69,8 +69,8 @@ def render_table(pack=None) -> str:
     return "\n".join(rows) + "\n"
 
 
-def readme_section(text: str) -> str | None:
-    """What README.md holds between the markers (None when a marker is missing)."""
+def reference_section(text: str) -> str | None:
+    """What docs/nodes.md holds between the markers (None when a marker is missing)."""
     if START not in text or END not in text:
         return None
     return text.split(START, 1)[1].split(END, 1)[0].strip("\n") + "\n"
@@ -78,20 +78,20 @@ def readme_section(text: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="replace the README section between the markers")
+    parser.add_argument("--write", action="store_true", help="replace the docs/nodes.md section between the markers")
     args = parser.parse_args(argv)
     table = render_table()
     if not args.write:
         sys.stdout.write(table)
         return 0
-    text = README.read_text(encoding="utf-8")
-    if readme_section(text) is None:
-        print(f"README.md needs the markers {START} and {END}", file=sys.stderr)
+    text = REFERENCE.read_text(encoding="utf-8")
+    if reference_section(text) is None:
+        print(f"docs/nodes.md needs the markers {START} and {END}", file=sys.stderr)
         return 1
     before, rest = text.split(START, 1)
     after = rest.split(END, 1)[1]
-    README.write_text(f"{before}{START}\n{table}{END}{after}", encoding="utf-8")
-    print("README.md node reference updated")
+    REFERENCE.write_text(f"{before}{START}\n{table}{END}{after}", encoding="utf-8")
+    print("docs/nodes.md node reference updated")
     return 0
 
 

@@ -26,7 +26,7 @@ UI_DIR = REPO_ROOT / "workflows"
 API_DIR = UI_DIR / "api"
 
 #: model files the workflows name, with the public download each is linked to (properties.models, so
-#: ComfyUI's Missing Models dialog offers them); the README tells users where each goes
+#: ComfyUI's Missing Models dialog offers them); the README and docs/workflows.md tell users where each goes
 MODELS = {
     "sdxl": {"checkpoint": "sd_xl_base_1.0.safetensors", "text_branch": "glyphsr_text_sdxl.safetensors",
              "scene_controlnet": "xinsir-controlnet-tile-sdxl-1.0.safetensors", "lq_scale": 4.0, "label": "SDXL",

@@ -1,6 +1,6 @@
 """A loss that knows letters: the bundled PP-OCR recogniser as a differentiable torch module.
 
-Pixel losses alone make sharper but not more readable letters (measured: README, Text Restore).
+Pixel losses alone make sharper but not more readable letters (measured: docs/text-restore.md).
 TextZoom-style models (TSRN, TPGSR, TATT) add a recogniser's judgement; here that recogniser is the
 one the pack reads with (rapidocr's PP-OCR ONNX model, converted with onnx2torch), and `evaluate`
 checks the gain with an independent OCR too, so it is not an artefact of this model.
