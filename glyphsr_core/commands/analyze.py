@@ -12,15 +12,21 @@ import json
 import logging
 from pathlib import Path
 
+from .. import defaults
 from ..errors import InvalidInputError
+from ..imageops import open_image_file
+from ..ocr import filter_words, read_text
+from ..ocr.hygiene import DEFAULT_WORD_FILTER, WORD_FILTERS
+from ..restore.cli_support import add_restorer_arguments
+from ..text.glyphs import render_glyph_map, render_text_mask
+from ..text.preview import draw_ocr_preview
+from ..text.prompts import build_prompts
 
 logger = logging.getLogger(__name__)
 
 
 def add_word_filter_argument(parser: argparse.ArgumentParser) -> None:
     """`--word-filter`, shared by `analyze` and `upscale`."""
-    from ..ocr.hygiene import DEFAULT_WORD_FILTER, WORD_FILTERS
-
     parser.add_argument("--word-filter", choices=WORD_FILTERS, default=DEFAULT_WORD_FILTER,
                         help="standard: drop OCR tokens that are not words (symbols or punctuation only, one "
                              "character read below 0.8 confidence, a lone character of another script among "
@@ -31,27 +37,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", type=Path, help="image to analyse (PNG, JPEG, WebP ...)")
     parser.add_argument("-o", "--out", type=Path, default=None, help="output folder (default: next to the image)")
     parser.add_argument("--caption", default="", help="scene caption to put into the prompts")
-    parser.add_argument("--min-confidence", type=float, default=0.5, help="drop words read with lower confidence")
+    parser.add_argument("--min-confidence", type=float, default=defaults.MIN_CONFIDENCE,
+                        help="drop words read with lower confidence")
     parser.add_argument("--ocr-scale", default="auto", help="enlarge before OCR: auto, 1, 2, 3 or 4")
     add_word_filter_argument(parser)
-    parser.add_argument("--max-words", type=int, default=24, help="most distinct words in the text prompt")
+    parser.add_argument("--max-words", type=int, default=defaults.MAX_WORDS, help="most distinct words in the text prompt")
     parser.add_argument("--mask-dilation", type=int, default=4, help="grow the text mask by this many pixels")
     parser.add_argument("--scale", type=int, default=1, help="render glyph map and mask at this multiple of the size")
     parser.add_argument("--restore", action="store_true",
                         help="also run Text Restore (x4) and read the restored image: the report gives both readings, "
                              "and the glyph map, mask and prompts use the restored one")
-    from ..restore.cli_support import add_restorer_arguments
-
     add_restorer_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..text.glyphs import render_glyph_map, render_text_mask
-    from ..imageops import open_image_file
-    from ..ocr import filter_words, read_text
-    from ..text.preview import draw_ocr_preview
-    from ..text.prompts import build_prompts
-
     if args.scale < 1:
         raise InvalidInputError(f"--scale must be >= 1, got {args.scale}")
     image = open_image_file(args.image)

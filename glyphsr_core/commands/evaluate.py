@@ -28,6 +28,8 @@ from ..data.corpus import IMAGE_SUFFIXES
 from ..data.datasets import ImageDecodeError, load_dataset, lq_for
 from ..data.degrade import DegradationError, check_scale
 from ..errors import InputNotFoundError, InvalidInputError
+from ..ocr import OcrUnavailableError
+from ..restore.cli_support import load_cli_restorer
 from ..text.metrics import WordCounts, mean_finite, psnr, ssim, word_aligned_errors, word_counts
 
 logger = logging.getLogger(__name__)
@@ -56,7 +58,6 @@ def parse_method(spec: str) -> tuple[str, Path | None]:
 
 def _restorers(parsed: Sequence[tuple[str, Path | None]], scale: int) -> dict[str, Any]:
     """Load each restorer method's network once, before the first image."""
-    from ..restore.cli_support import load_cli_restorer
     from ..restore.run import SUPPORTED_SCALES
 
     loaded = {}
@@ -273,8 +274,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..ocr import OcrUnavailableError
-
     methods = args.method or ["bicubic"]
     step = 10
 

@@ -7,6 +7,8 @@ import logging
 import os
 from pathlib import Path
 
+from ..data.corpus import CorpusConfig, list_images, make_corpus
+from ..data.corpus_fonts import discover_fonts
 from ..errors import InputNotFoundError, InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -38,9 +40,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.corpus import CorpusConfig, list_images, make_corpus
-    from ..data.corpus_fonts import discover_fonts
-
     fonts, rejected = discover_fonts(args.fonts, system=not args.no_system_fonts)
     for path, reason in rejected:
         logger.debug("font skipped: %s (%s)", path, reason)

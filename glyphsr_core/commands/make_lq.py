@@ -6,6 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from ..data.datasets import ImageDecodeError, load_dataset, lq_for
+from ..data.degrade import DegradationError, check_scale
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, choices=("synthetic", "svt", "ctw1500", "cute80"))
@@ -20,9 +23,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.datasets import ImageDecodeError, load_dataset, lq_for
-    from ..data.degrade import DegradationError, check_scale
-
     scale = check_scale(args.scale)
     dataset = load_dataset(args.dataset, args.root, args.split)
     samples = dataset.samples[: args.limit] if args.limit else dataset.samples

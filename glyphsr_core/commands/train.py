@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..training.text_branch_config import load_config
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="training config (.yaml / .toml), e.g. configs/train_sdxl.yaml")
@@ -15,7 +17,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.text_branch_config import load_config
     from ..training.text_branch import train
 
     overrides = list(args.set)

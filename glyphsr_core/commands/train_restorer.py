@@ -7,6 +7,7 @@ import json
 import time
 
 from ..errors import InvalidInputError
+from ..training.restorer_config import load_restorer_config
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +34,6 @@ def _overrides(items: list[str]) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.restorer_config import load_restorer_config
     from ..training.restorer import train_restorer
 
     config = load_restorer_config(args.config, _overrides(args.set))

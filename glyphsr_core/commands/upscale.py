@@ -26,7 +26,7 @@ from ..diffusion import SCHEDULERS
 from ..errors import InvalidInputError
 from ..imageops import open_image_file
 from ..restore.cli_support import add_restorer_arguments
-from ..sampling.pingpong import SCHEDULES
+from ..sampling.pingpong import SCHEDULES, PingPong
 from ..text.text_input import parse_text_input
 from .analyze import add_word_filter_argument
 
@@ -168,8 +168,7 @@ def _run_restore_only(args: argparse.Namespace, image) -> int:
 
 def _check_and_pingpong(args: argparse.Namespace):
     """Every option is checked before the VLM or any diffusion weights load; the ping-pong schedule."""
-    from .. import method
-    from ..sampling.pingpong import PingPong
+    from .. import method  # torch and the diffusion stack: not for --help
 
     method.check_options(scale=args.scale, steps=args.steps, beta=args.beta, beta_scene=args.beta_scene,
                          mask_dilation=args.mask_dilation, controlnet_scale=args.strength, denoise=args.denoise,

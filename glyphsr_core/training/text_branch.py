@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..data.corpus import load_corpus
 from ..diffusion import residuals as res
 from ..diffusion.models import (BaseModel, controlnet_from_state_dict, controlnet_state_dict, encode_images,
-                                load_base, read_safetensors)
+                                load_base, load_controlnet, read_safetensors)
 from ..diffusion.original_layout import diffusers_to_original
 from ..diffusion.tiny import build_tiny_base, build_tiny_controlnet
 from ..errors import InputNotFoundError
@@ -77,8 +77,6 @@ def load_models(config: TrainConfig) -> Models:
             scene_file_sd, _ = read_safetensors(scene_path)
             scene = controlnet_from_state_dict(scene_file_sd, base.unet, name=f"scene ControlNet {scene_path}")
         else:
-            from ..diffusion.models import load_controlnet
-
             scene = load_controlnet(scene_path, base.unet, what="scene ControlNet")
     base.freeze()
     scene.requires_grad_(False).eval()
