@@ -86,7 +86,8 @@ class TextRestore:
                 "tile_size": ("INT", {"default": defaults.RESTORE_TILE, "min": 64, "max": 4096, "step": 64,
                                       "tooltip": "Input pixels per tile side; smaller uses less memory."}),
                 "tile_overlap": ("INT", {"default": defaults.RESTORE_CONTEXT_MARGIN, "min": 0, "max": 512, "step": 8,
-                                         "tooltip": "Input pixels tiles share; half of it on each side is context that is discarded."}),
+                                         "tooltip": "Context margin: input pixels tiles share; half of it on each side is "
+                                                    "context that is discarded."}),
             }
         }
 

@@ -191,8 +191,8 @@ def _tiling_inputs() -> dict:
                               "tooltip": "Tile edge in image pixels (SD 1.5: 512-768, SDXL: 1024). An image no larger "
                                          "than one tile is sampled untiled, exactly as the Ping-Pong KSampler."}),
         "tile_overlap": ("INT", {"default": defaults.SAMPLE_BLEND_OVERLAP, "min": 0, "max": 8192, "step": 8,
-                                 "tooltip": "Least overlap between neighbouring tiles in image pixels; predictions "
-                                            "are blended across it with smooth weights (no seams)."}),
+                                 "tooltip": "Blend overlap: the least overlap between neighbouring tiles in image "
+                                            "pixels; predictions are blended across it with smooth weights (no seams)."}),
         "tile_batch_size": ("INT", {"default": defaults.SAMPLE_TILE_BATCH, "min": 1, "max": 64,
                                     "tooltip": "Tiles per model call: more is faster when memory allows; peak "
                                                "memory grows with this, not with the image."}),
