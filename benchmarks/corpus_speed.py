@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from glyphsr_core.data.corpus import CorpusConfig, make_corpus  # noqa: E402
-from glyphsr_core.data.fonts import discover_fonts  # noqa: E402
+from glyphsr_core.data.corpus_fonts import discover_fonts  # noqa: E402
 
 
 def main() -> None:

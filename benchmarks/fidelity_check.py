@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from glyphsr_core.fidelity import compare_words  # noqa: E402
+from glyphsr_core.text.fidelity import compare_words  # noqa: E402
 from glyphsr_core.ocr import get_engine, read_text  # noqa: E402
 from glyphsr_core.types import OcrResult, TextRegion, quad_from_box  # noqa: E402
 from ocr_speed import sign  # noqa: E402

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from glyphsr_core.data.corpus import load_corpus  # noqa: E402
 from glyphsr_core.ocr import filter_words, read_text  # noqa: E402
-from glyphsr_core.textfonts import font_chain  # noqa: E402
+from glyphsr_core.text.fonts import font_chain  # noqa: E402
 from signs import PICTOGRAMS, render_sign, tilt  # noqa: E402
 
 SIGN_TEXTS = [

@@ -125,7 +125,7 @@ def main() -> int:
     for name in ("ksampler", "pingpong"):
         print(f"{name:9s} median {med[name]:.4f} s  (runs: {', '.join(f'{t:.4f}' for t in times[name])}); "
               f"UNet calls per run: {evals[name]}")
-    plan = sys.modules["glyphsr_pack.glyphsr_core.schedule"].PingPong()
+    plan = sys.modules["glyphsr_pack.glyphsr_core.sampling.pingpong"].PingPong()
     grid = [float(x) for x in torch.linspace(14.6, 0.03, args.steps).tolist()] + [0.0]
     sigma = torch.tensor([grid[args.steps // 2]])
     reps = 20000

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from glyphsr_core.fidelity import compare_words  # noqa: E402
+from glyphsr_core.text.fidelity import compare_words  # noqa: E402
 from glyphsr_core.guard import guard_image, ocr_reader  # noqa: E402
 from glyphsr_core.types import OcrResult, TextRegion  # noqa: E402
 from textimages import render_words  # noqa: E402
@@ -79,7 +79,8 @@ def f1_split(samples: int, size: int, rounds: int) -> None:
     from glyphsr_core.data.corpus import CorpusConfig, load_corpus, make_corpus
     from glyphsr_core.diffusion.tiny import write_tiny_models
     from glyphsr_core.guard.headless import guard_upscale
-    from glyphsr_core.pipeline import GlyphSRPipeline
+    from glyphsr_core.diffusion.sampler import GlyphSRPipeline
+    from glyphsr_core.method import upscale
 
     reader = ocr_reader()
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,7 +95,7 @@ def f1_split(samples: int, size: int, rounds: int) -> None:
             lq = Image.open(sample.lq_paths[4]).convert("RGB")
             fallback = lq.resize(sample.size, Image.Resampling.BICUBIC)
             guidance = reader(tensor(fallback))
-            result = pipe.upscale(lq, scale=4, text=guidance, steps=4, seed=1)
+            result = upscale(pipe, lq, scale=4, text=guidance, steps=4, seed=1)
             output = result.image
             start = time.perf_counter()
             guarded, outcome = guard_upscale(pipe, lq, result, rounds=rounds, steps=4, cfg=7.5, seed=1,

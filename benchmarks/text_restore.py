@@ -4,7 +4,7 @@
     python benchmarks/text_restore.py speed
     python benchmarks/text_restore.py parity        # with COMFYUI_DIR set, run by ComfyUI's Python
 
-Targets (issue "Text Restore"): on the README's clean-bicubic eval set x4 F1 >= 0.93, x8 >= 0.40;
+Targets (issue "Text Restore"): on the clean-bicubic eval set of docs/text-restore.md x4 F1 >= 0.93, x8 >= 0.40;
 x4 of a 512 x 512 image <= 2 s on 2 CPU cores; peak memory bounded by the tile, not the image;
 the node within 1.1x of ComfyUI's 'Upscale Image (using Model)' time on the same file.
 """
@@ -48,7 +48,7 @@ def tesseract_ocr(image, min_confidence: float = 0.5, ocr_scale: str = "auto") -
 
 
 def quality(args: argparse.Namespace) -> None:
-    from glyphsr_core.evaluate import evaluate
+    from glyphsr_core.commands.evaluate import evaluate
 
     restorer = "restore" if args.restorer is None else f"restore:{args.restorer}"
     methods = [restorer if m == "restore" else m for m in args.methods.split(",")]

@@ -89,7 +89,7 @@ def child(args: argparse.Namespace) -> dict:
     pack = importlib.util.module_from_spec(spec)
     sys.modules["glyphsr_pack"] = pack
     spec.loader.exec_module(pack)
-    tiled, pingpong = pack.nodes.tiled, pack.nodes.pingpong
+    tiled, pingpong = pack.nodes.tiled_pingpong, pack.nodes.pingpong
     encode = comfy_nodes.CLIPTextEncode().encode
     conds = [encode(clip, text)[0] for text in ("a street", "blurry", 'the text "OPEN"', "garbled")]
     common = dict(cfg_start=0.0, text_positive=conds[2], text_negative=conds[3])

@@ -32,8 +32,8 @@ def child(args: argparse.Namespace) -> None:
     from glyphsr_core.diffusion.models import controlnet_from_state_dict, controlnet_state_dict
     from glyphsr_core.diffusion.tiny import (FULL_SIZE_CONDITIONING_CHANNELS, build_full_size_random_base,
                                              build_tiny_base, build_tiny_controlnet)
-    from glyphsr_core.train.config import config_from_dict
-    from glyphsr_core.train.trainer import Models, train
+    from glyphsr_core.training.text_branch_config import config_from_dict
+    from glyphsr_core.training.text_branch import Models, train
     from glyphsr_core.tscontrolnet import init_text_from_scene
 
     if args.size == "full":

@@ -127,7 +127,7 @@ def main() -> int:
 
     load_pack()
     from glyphsr_pack.glyphsr_core.tscontrolnet import TSBundle
-    from glyphsr_pack.nodes.ts_control import build_ts_controlnet
+    from glyphsr_pack.nodes.ts_control_base import build_ts_controlnet
 
     config = TINY_UNET if args.tiny else SD15_UNET
     ops = comfy.ops.disable_weight_init

@@ -16,15 +16,15 @@ from .errors import GlyphSRInputError
 
 #: command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "analyze": ("glyphsr_core.analyze", "OCR an image, build the four prompts, write glyph map, mask, preview and report"),
-    "train": ("glyphsr_core.train.command", "train the TS-ControlNet text branch (diffusers + accelerate) from a YAML/TOML config"),
-    "upscale": ("glyphsr_core.upscale", "upscale an image with GLYPH-SR headless (diffusers): OCR, prompts, TS-ControlNet, ping-pong"),
-    "train-restorer": ("glyphsr_core.restore.command", "train the Text Restore network (compact x4 SR with a text prior) from a YAML config"),
-    "ts-bundle": ("glyphsr_core.ts_bundle", "write a TS-ControlNet bundle (scene + text ControlNet branches) from .safetensors files"),
-    "make-corpus": ("glyphsr_core.data.make_corpus", "write a synthetic text corpus: HQ/LQ pairs, masks, glyph maps, metadata.jsonl"),
-    "make-lq": ("glyphsr_core.data.make_lq", "write a dataset's LQ inputs at a scale (for evaluating another tool's outputs)"),
+    "analyze": ("glyphsr_core.commands.analyze", "OCR an image, build the four prompts, write glyph map, mask, preview and report"),
+    "train": ("glyphsr_core.commands.train", "train the TS-ControlNet text branch (diffusers + accelerate) from a YAML/TOML config"),
+    "upscale": ("glyphsr_core.commands.upscale", "upscale an image with GLYPH-SR headless (diffusers): OCR, prompts, TS-ControlNet, ping-pong"),
+    "train-restorer": ("glyphsr_core.commands.train_restorer", "train the Text Restore network (compact x4 SR with a text prior) from a YAML config"),
+    "ts-bundle": ("glyphsr_core.commands.ts_bundle", "write a TS-ControlNet bundle (scene + text ControlNet branches) from .safetensors files"),
+    "make-corpus": ("glyphsr_core.commands.make_corpus", "write a synthetic text corpus: HQ/LQ pairs, masks, glyph maps, metadata.jsonl"),
+    "make-lq": ("glyphsr_core.commands.make_lq", "write a dataset's LQ inputs at a scale (for evaluating another tool's outputs)"),
     "keep-words": ("glyphsr_core.commands.keep_words", "put a faithful upscale's words back into an image another upscaler made"),
-    "evaluate": ("glyphsr_core.evaluate", "OCR F1 / CER / PSNR of upscaling methods on SVT, CTW1500, CUTE80 or a synthetic corpus"),
+    "evaluate": ("glyphsr_core.commands.evaluate", "OCR F1 / CER / PSNR of upscaling methods on SVT, CTW1500, CUTE80 or a synthetic corpus"),
 }
 
 

@@ -8,11 +8,11 @@ import logging
 import torch
 
 from ..glyphsr_core import defaults
-from ..glyphsr_core.glyph import render_text_mask
+from ..glyphsr_core.text.glyphs import render_text_mask
 from ..glyphsr_core.imageops import check_comfy_images, comfy_to_pil, masks_to_comfy, pil_to_comfy
 from ..glyphsr_core.ocr import DEFAULT_WORD_FILTER, OCR_SCALES, WORD_FILTERS, filter_words, read_text
-from ..glyphsr_core.preview import draw_ocr_preview
-from ..glyphsr_core.textinput import parse_text_input
+from ..glyphsr_core.text.preview import draw_ocr_preview
+from ..glyphsr_core.text.text_input import parse_text_input
 from .runtime import CATEGORY, check_interrupt, output_device, progress_bar
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 `PingPongGuider` is a `comfy.samplers.CFGGuider` holding four conds. ComfyUI preprocesses all
 of them once per run (areas, ControlNet hints, model conds) and loads every model they need; for
 each model evaluation the guider finds the step from the sigma (`sample_sigmas` in the
-transformer options), asks `glyphsr_core.schedule.PingPong` for the branch and CFG scale, and
+transformer options), asks `glyphsr_core.sampling.pingpong.PingPong` for the branch and CFG scale, and
 runs ComfyUI's own `sampling_function` on that pair, so CFG patches and model wrappers apply as
 usual and a step costs exactly what a plain KSampler step costs.
 """
@@ -20,7 +20,7 @@ import latent_preview
 import node_helpers
 
 from ..glyphsr_core import defaults
-from ..glyphsr_core.schedule import SCHEDULES, PingPong
+from ..glyphsr_core.sampling.pingpong import SCHEDULES, PingPong
 from .runtime import CATEGORY
 
 logger = logging.getLogger(__name__)

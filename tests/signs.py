@@ -1,6 +1,6 @@
 """Street signs the tests and benchmarks draw: words in any script, with or without pictograms.
 
-Words are drawn with the pack's font chain (`glyphsr_core.textfonts`), so every script the
+Words are drawn with the pack's font chain (`glyphsr_core.text.fonts`), so every script the
 machine has a font for can be drawn; pictograms are simple shapes that OCR engines misread as
 characters (a walking figure, an arrow, a bicycle, a building).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw
 
-from glyphsr_core.textfonts import render_text
+from glyphsr_core.text.fonts import render_text
 
 PICTOGRAMS = ("pedestrian", "arrow", "bicycle", "museum")
 

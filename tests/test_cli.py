@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import glyphsr_core.analyze as analyze
+import glyphsr_core.commands.analyze as analyze
 from glyphsr_core.cli import main
 from glyphsr_core.errors import GlyphSRInputError, InvalidInputError
 
@@ -43,13 +43,13 @@ def test_every_input_error_class_of_the_pack_is_a_glyphsr_input_error():
     from glyphsr_core.data.datasets import DatasetError, ImageDecodeError
     from glyphsr_core.data.degrade import DegradationError
     from glyphsr_core.diffusion.models import MissingWeightsError, ModelLoadError
-    from glyphsr_core.fusion import FusionError
-    from glyphsr_core.glyph import FontError
+    from glyphsr_core.sampling.fusion import FusionError
+    from glyphsr_core.text.glyphs import FontError
     from glyphsr_core.imageops import ImageInputError
     from glyphsr_core.ocr.engine import OcrUnavailableError
-    from glyphsr_core.pipeline import PipelineInputError
-    from glyphsr_core.schedule import ScheduleError
-    from glyphsr_core.train.config import ConfigError
+    from glyphsr_core.diffusion.sampler import PipelineInputError
+    from glyphsr_core.sampling.pingpong import ScheduleError
+    from glyphsr_core.training.text_branch_config import ConfigError
     from glyphsr_core.tscontrolnet.errors import BundleError
     from glyphsr_core.types import TextFormatError
     from glyphsr_core.vlm.errors import VLMError
@@ -77,14 +77,15 @@ def test_every_input_error_class_of_the_pack_is_a_glyphsr_input_error():
 ])
 def test_upscale_checks_every_option_before_loading_anything(monkeypatch, capsys, tmp_path, flags, named):
     pytest.importorskip("torch")
-    import glyphsr_core.pipeline as pipeline
-    import glyphsr_core.upscale as upscale
+    import glyphsr_core.diffusion.sampler as sampler
+    import glyphsr_core.method as method
 
     def must_not_load(*args, **kwargs):
         raise AssertionError("a model was loaded before the options were checked")
 
-    monkeypatch.setattr(pipeline.GlyphSRPipeline, "from_files", must_not_load)
-    monkeypatch.setattr(upscale, "_caption_with_vlm", must_not_load)
+    monkeypatch.setattr(sampler.GlyphSRPipeline, "from_files", must_not_load)
+    monkeypatch.setattr(method, "caption_with_vlm", must_not_load)
+    monkeypatch.setattr(method, "text_restore", must_not_load)
     code = main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--base", str(tmp_path),
                  "--vlm", str(tmp_path), *flags])
     assert code == 2

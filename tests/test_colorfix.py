@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from glyphsr_core.colorfix import color_fix
+from glyphsr_core.sampling.colorfix import color_fix
 
 
 def _smooth(seed: int, size=64, batch=1) -> torch.Tensor:
@@ -42,16 +42,26 @@ def test_adain_matches_channel_statistics():
 
 
 @pytest.mark.parametrize("method", ["wavelet", "adain"])
-def test_small_reference_one_for_a_batch_and_output_range(method):
-    image = torch.rand(3, 3, 40, 56)
-    reference = torch.rand(1, 3, 10, 14)
+def test_small_reference_one_for_a_batch_moves_colour_toward_it(method):
+    """One reference at a quarter of the size fixes a batch of three, each with its own colour cast."""
+    g = torch.Generator().manual_seed(3)
+    reference = F.interpolate(torch.rand(1, 3, 4, 4, generator=g) * 0.5 + 0.25, size=(10, 14), mode="bilinear",
+                              align_corners=False)
+    full = F.interpolate(reference, size=(40, 56), mode="bilinear", align_corners=False)
+    casts = torch.tensor([[0.2, -0.15, 0.1], [-0.1, 0.1, 0.15], [0.05, 0.2, -0.2]]).view(3, 3, 1, 1)
+    image = (full + casts + (torch.rand(3, 3, 40, 56, generator=g) - 0.5) * 0.1).clamp(0, 1)
     fixed = color_fix(image, reference, method)
     assert fixed.shape == image.shape and fixed.min() >= 0 and fixed.max() <= 1
+    before = (image.mean(dim=(2, 3)) - reference.mean(dim=(2, 3))).abs()
+    after = (fixed.mean(dim=(2, 3)) - reference.mean(dim=(2, 3))).abs()
+    assert (before.max(dim=1).values > 0.14).all()  # every image had a cast
+    assert after.max() < 0.002  # and every channel of every image now has the reference's colour
 
 
 @pytest.mark.parametrize("method", ["wavelet", "adain"])
-def test_one_pixel_images(method):
-    assert color_fix(torch.rand(1, 3, 1, 1), torch.rand(1, 3, 1, 1), method).shape == (1, 3, 1, 1)
+def test_one_pixel_images_take_the_reference_colour(method):
+    image, reference = torch.tensor([0.9, 0.1, 0.5]).view(1, 3, 1, 1), torch.tensor([0.2, 0.6, 0.3]).view(1, 3, 1, 1)
+    assert torch.allclose(color_fix(image, reference, method), reference, atol=1e-5)
 
 
 def test_bad_inputs_are_explained():

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from glyphsr_core.data.corpus import CorpusConfig, CorpusError, load_corpus, make_corpus, render_scene
-from glyphsr_core.data.fonts import FontChoice, check_font, discover_fonts
-from glyphsr_core.glyph import render_glyph_map, render_text_mask
+from glyphsr_core.data.corpus_fonts import FontChoice, check_font, discover_fonts
+from glyphsr_core.text.glyphs import render_glyph_map, render_text_mask
 
 BUILTIN = (FontChoice("builtin", None),)
 
@@ -74,7 +74,7 @@ def test_same_seed_same_corpus_whatever_the_worker_count(tmp_path, corpus):
 
 
 def test_ocr_of_hq_samples_finds_the_words_where_the_metadata_says(corpus):
-    from glyphsr_core.metrics import micro_prf
+    from glyphsr_core.text.metrics import micro_prf
     from glyphsr_core.ocr import read_text
 
     out, _ = corpus

@@ -7,7 +7,7 @@ from PIL import Image
 from glyphsr_core.data.datasets import (DatasetError, ImageDecodeError, load_dataset, lq_for, make_lq,
                                         parse_polygon_line)
 from glyphsr_core.data.corpus import CorpusConfig, make_corpus
-from glyphsr_core.data.fonts import FontChoice
+from glyphsr_core.data.corpus_fonts import FontChoice
 
 
 def _image(path, size=(160, 120)):

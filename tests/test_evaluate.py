@@ -8,8 +8,8 @@ from PIL import Image
 
 from glyphsr_core.cli import main
 from glyphsr_core.data.corpus import CorpusConfig, make_corpus
-from glyphsr_core.data.fonts import FontChoice
-from glyphsr_core.evaluate import evaluate, format_table, polygon_mask
+from glyphsr_core.data.corpus_fonts import FontChoice
+from glyphsr_core.commands.evaluate import evaluate, format_table, polygon_mask
 from glyphsr_core.types import OcrResult, TextRegion
 
 from test_datasets import SVT_XML

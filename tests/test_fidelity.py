@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from glyphsr_core.fidelity import (CHANGED, INVENTED, KEPT, MISSING, box_iou, compare_words, format_report,
+from glyphsr_core.text.fidelity import (CHANGED, INVENTED, KEPT, MISSING, box_iou, compare_words, format_report,
                                    split_words, text_distance)
 from glyphsr_core.types import OcrResult, TextRegion, quad_from_box
 from textimages import render_words
@@ -170,7 +170,7 @@ def counted_ocr(pack, monkeypatch):
         calls.append(image.size)
         return result(("OPEN", (0.0, 0.0, 0.5, 0.5)))
 
-    monkeypatch.setattr(pack.nodes.evaluation, "read_text", read_text)
+    monkeypatch.setattr(pack.nodes.text_fidelity, "read_text", read_text)
     return calls
 
 

@@ -1,11 +1,11 @@
-"""Residual blending of the TS-ControlNet branches (glyphsr_core.fusion)."""
+"""Residual blending of the TS-ControlNet branches (glyphsr_core.sampling.fusion)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from glyphsr_core.fusion import (
+from glyphsr_core.sampling.fusion import (
     FusionError,
     beta_map_from_mask,
     blend_residuals,

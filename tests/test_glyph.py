@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from glyphsr_core.glyph import FontError, render_glyph_map, render_text_mask
+from glyphsr_core.text.glyphs import FontError, render_glyph_map, render_text_mask
 from glyphsr_core.types import OcrResult, TextRegion, quad_from_box
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image, ImageFilter
 
-from glyphsr_core.fidelity import compare_words
+from glyphsr_core.text.fidelity import compare_words
 from glyphsr_core.guard import (GuardReport, format_guard_report, guard_image, mask_crop, ocr_reader,
                                 resample_round, word_mask)
 from glyphsr_core.guard.repairs import LADDER

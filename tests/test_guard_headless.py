@@ -12,7 +12,7 @@ pytest.importorskip("diffusers")
 pytest.importorskip("rapidocr")
 
 from glyphsr_core.diffusion.tiny import write_tiny_models
-from glyphsr_core.fidelity import compare_words
+from glyphsr_core.text.fidelity import compare_words
 from glyphsr_core.guard import ocr_reader, word_mask
 from glyphsr_core.guard.repairs import LADDER
 from glyphsr_core.types import OcrResult

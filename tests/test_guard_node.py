@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import comfy.model_management as mm
-from glyphsr_core.fidelity import compare_words
+from glyphsr_core.text.fidelity import compare_words
 from glyphsr_core.guard import ocr_reader
 from textimages import render_words
 
@@ -81,7 +81,7 @@ def words():
 @pytest.fixture
 def node(pack):
     mm.interrupt_current_processing(False)
-    return pack.nodes.guard.TextGuard()
+    return pack.nodes.text_guard.TextGuard()
 
 
 def f1(reader, image, guidance):
@@ -89,7 +89,7 @@ def f1(reader, image, guidance):
 
 
 def test_registered_with_display_name(pack):
-    assert pack.NODE_CLASS_MAPPINGS["GlyphSR_TextGuard"] is pack.nodes.guard.TextGuard
+    assert pack.NODE_CLASS_MAPPINGS["GlyphSR_TextGuard"] is pack.nodes.text_guard.TextGuard
     assert pack.NODE_DISPLAY_NAME_MAPPINGS["GlyphSR_TextGuard"] == "GlyphSR Text Guard"
 
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image, ImageFilter
 
-from glyphsr_core.colorfix import match_reference
+from glyphsr_core.sampling.colorfix import match_reference
 from glyphsr_core.errors import InvalidInputError
-from glyphsr_core.fidelity import compare_words
+from glyphsr_core.text.fidelity import compare_words
 from glyphsr_core.guard import ALL_TEXT, CHANGED_WORDS, format_guard_report, keep_words, keep_words_batch, ocr_reader
 from glyphsr_core.guard.repairs import DETAIL, LADDER, REFERENCE, SHARPENED, band_energy, blur, repair_patch
 from glyphsr_core.types import OcrResult

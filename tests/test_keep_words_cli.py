@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from glyphsr_core.cli import main
-from glyphsr_core.fidelity import compare_words
+from glyphsr_core.text.fidelity import compare_words
 from glyphsr_core.guard import ocr_reader, word_mask
 from glyphsr_core.guard.repairs import LADDER
 from glyphsr_core.restore import save_restorer

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from glyphsr_core.metrics import (WordCounts, cer, edit_distance, micro_prf, normalise_words, paper_counts, psnr, ssim,
+from glyphsr_core.text.metrics import (WordCounts, cer, edit_distance, micro_prf, normalise_words, paper_counts, psnr, ssim,
                                   word_aligned_errors, word_counts, word_prf)
 
 

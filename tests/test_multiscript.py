@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from glyphsr_core.glyph import render_glyph_map
+from glyphsr_core.text.glyphs import render_glyph_map
 from glyphsr_core.ocr import read_text
-from glyphsr_core.prompts import build_prompts
-from glyphsr_core.textfonts import font_chain, render_text
+from glyphsr_core.text.prompts import build_prompts
+from glyphsr_core.text.fonts import font_chain, render_text
 from glyphsr_core.types import OcrResult, TextRegion, quad_from_box, results_to_json
 
 SIGNS = {

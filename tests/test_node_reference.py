@@ -1,9 +1,10 @@
-"""README.md's node reference is the table rendered from the node classes (tests/tools/node_reference.py)."""
+"""docs/nodes.md's node reference is the table rendered from the node classes (tools/node_reference.py);
+README.md lists every node and links there."""
 
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
 import node_reference  # noqa: E402
 
@@ -22,8 +23,15 @@ def test_table_lists_every_node_with_inputs_and_outputs(pack):
     assert "`min_overlap` FLOAT = 0.3, 0.01..1.0" in fidelity
 
 
-def test_readme_section_is_the_generated_table(pack):
+def test_reference_section_is_the_generated_table(pack):
+    text = node_reference.REFERENCE.read_text(encoding="utf-8")
+    section = node_reference.reference_section(text)
+    assert section is not None, f"docs/nodes.md lacks {node_reference.START} ... {node_reference.END}"
+    assert section == node_reference.render_table(pack), "run: python tools/node_reference.py --write"
+
+
+def test_readme_names_every_node_and_links_the_reference(pack):
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = node_reference.readme_section(text)
-    assert section is not None, f"README.md lacks {node_reference.START} ... {node_reference.END}"
-    assert section == node_reference.render_table(pack), "run: python tests/tools/node_reference.py --write"
+    assert "docs/nodes.md" in text
+    for name in pack.NODE_DISPLAY_NAME_MAPPINGS.values():
+        assert name in text, name

@@ -8,6 +8,8 @@ import comfy.model_management as mm
 import comfy.utils as cu
 from textimages import render_words
 
+from glyphsr_core.sampling.colorfix import color_fix
+
 
 @pytest.fixture(scope="module")
 def sign_tensor():
@@ -130,9 +132,20 @@ def test_glyph_render_requires_text(pack):
         node(pack, "GlyphSR_GlyphRender").render([], 64, 64, 0, "")
 
 
-def test_color_fix_node_layout_and_gray_reference(pack):
-    image = torch.rand(2, 32, 48, 3)
-    reference = torch.rand(1, 8, 12, 1)
-    (fixed,) = node(pack, "GlyphSR_ColorFix").fix(image, reference, "adain")
+@pytest.mark.parametrize("method", ["adain", "wavelet"])
+def test_color_fix_node_layout_and_gray_reference(pack, method):
+    g = torch.Generator().manual_seed(0)
+    cast = torch.tensor([0.4, 0.1, 0.2])  # a strong colour cast: red up, green down
+    image = (torch.rand(2, 32, 48, 3, generator=g) * 0.5 + cast).clamp(0, 1)
+    reference = torch.rand(1, 8, 12, 1, generator=g) * 0.4 + 0.3  # one gray image, smaller, for the batch
+    (fixed,) = node(pack, "GlyphSR_ColorFix").fix(image, reference, method)
     assert fixed.shape == (2, 32, 48, 3)
-    assert torch.allclose(fixed[..., 0].mean(), fixed[..., 1].mean(), atol=0.05)
+    # ComfyUI's [B, H, W, C] in and out: the core fix on [B, C, H, W], the gray reference as three equal channels
+    expected = color_fix(image.permute(0, 3, 1, 2), reference.expand(-1, -1, -1, 3).permute(0, 3, 1, 2), method)
+    assert torch.allclose(fixed, expected.permute(0, 2, 3, 1), atol=1e-5)
+    # the cast is gone: every channel of every image now has the gray reference's mean
+    before = (image.mean(dim=(1, 2)) - reference.mean()).abs()
+    after = (fixed.mean(dim=(1, 2)) - reference.mean()).abs()
+    assert before.max() > 0.14 and after.max() < 0.01
+    if method == "adain":  # and its spread
+        assert torch.allclose(fixed.std(dim=(1, 2)), torch.full((2, 3), 0.0964), atol=2e-3)

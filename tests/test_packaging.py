@@ -19,8 +19,8 @@ def test_core_never_imports_comfyui():
 
 def test_core_imports_without_comfyui_or_heavy_packages():
     code = (
-        "import sys, glyphsr_core.types, glyphsr_core.ocr, glyphsr_core.prompts, glyphsr_core.glyph, "
-        "glyphsr_core.colorfix, glyphsr_core.cli\n"
+        "import sys, glyphsr_core.types, glyphsr_core.ocr, glyphsr_core.text.prompts, glyphsr_core.text.glyphs, "
+        "glyphsr_core.sampling.colorfix, glyphsr_core.cli\n"
         "glyphsr_core.cli.build_parser()\n"
         "heavy = [m for m in ('comfy', 'folder_paths', 'rapidocr', 'onnxruntime', 'transformers', 'diffusers') if m in sys.modules]\n"
         "print(heavy)"

@@ -69,7 +69,7 @@ def test_ocr_extract_node_lists_dropped_tokens_and_draws_them_red(pack):
     assert text[0].words == ["Musée", "du", "LOUVRE"]
     record = json.loads(as_json)[0]
     assert [d["reason"] for d in record["dropped"]] == ["lone CJK character among Latin words"]
-    from glyphsr_core.textinput import parse_text_input
+    from glyphsr_core.text.text_input import parse_text_input
 
     assert parse_text_input(as_json, image.width, image.height)[0].words == ["Musée", "du", "LOUVRE"]
     red = (preview[0, ..., 0] > 0.9) & (preview[0, ..., 1] < 0.35) & (preview[0, ..., 2] < 0.35)

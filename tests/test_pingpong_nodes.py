@@ -256,7 +256,7 @@ def test_node_cli_and_core_share_one_set_of_defaults(pp, pack):
     """The same image with default settings takes the same path in ComfyUI and headless."""
     from glyphsr_core import defaults
     from glyphsr_core.cli import build_parser
-    from glyphsr_core.schedule import PingPong
+    from glyphsr_core.sampling.pingpong import PingPong
 
     def widget_defaults(node):
         inputs = node.INPUT_TYPES()
@@ -276,5 +276,5 @@ def test_node_cli_and_core_share_one_set_of_defaults(pp, pack):
             assert guider[name] == value and getattr(plan, name) == value, name
         cli_value = getattr(cli, name)
         assert (cli.cfg if name == "text_cfg" and cli_value is None else cli_value) == value, name
-    prompts = widget_defaults(pack.nodes.prompts.BuildPrompts)
+    prompts = widget_defaults(pack.nodes.build_prompts.BuildPrompts)
     assert prompts["max_words"] == cli.max_words == defaults.MAX_WORDS

@@ -19,8 +19,9 @@ pytest.importorskip("transformers")
 from glyphsr_core.diffusion.models import (MissingWeightsError, controlnet_from_state_dict, controlnet_state_dict,
                                            load_base, load_controlnet, make_scheduler)
 from glyphsr_core.diffusion.tiny import build_tiny_controlnet, write_tiny_models
-from glyphsr_core.pipeline import GlyphSRPipeline, PipelineInputError
-from glyphsr_core.schedule import PingPong
+from glyphsr_core.diffusion.sampler import GlyphSRPipeline, PipelineInputError
+from glyphsr_core.method import upscale
+from glyphsr_core.sampling.pingpong import PingPong
 from glyphsr_core.tscontrolnet import TSBundle, init_text_from_scene, write_bundle
 from glyphsr_core.types import OcrResult, TextRegion
 
@@ -221,7 +222,7 @@ def test_text_copy_of_scene_gives_the_scene_result_for_any_beta(sd15):
 
 
 def test_beta_map_gives_the_text_residual_inside_the_mask_and_the_scene_residual_outside(sd15):
-    from glyphsr_core.fusion import beta_map_from_mask
+    from glyphsr_core.sampling.fusion import beta_map_from_mask
 
     base, scene, text = sd15
     pipe = GlyphSRPipeline(base, scene, text)
@@ -293,12 +294,12 @@ def test_upscale_end_to_end_from_files(tiny_files, bundle_file):
     pipe = GlyphSRPipeline.from_files(files["base"], files["scene_controlnet"], bundle_file, device="cpu")
     assert pipe.text_hint == "lq+glyph" and pipe.beta == pytest.approx(0.6)
     words = OcrResult(24, 16, (TextRegion("OPEN", 0.9, ((0.1, 0.2), (0.8, 0.2), (0.8, 0.7), (0.1, 0.7))),))
-    result = pipe.upscale(_sign(), scale=4, text=words, caption="a blue sign", steps=3, seed=1, beta_scene=0.2,
+    result = upscale(pipe, _sign(), scale=4, text=words, caption="a blue sign", steps=3, seed=1, beta_scene=0.2,
                           mask_dilation=2)
     assert result.image.size == (96, 64) == result.size
     assert '"OPEN"' in result.prompts.text_positive and "a blue sign" in result.prompts.scene_positive
     assert result.schedule == "STS"  # alternate_then_text: 0.9 of 3 steps leaves no text-only step
-    again = pipe.upscale(_sign(), scale=4, text=words, caption="a blue sign", steps=3, seed=1, beta_scene=0.2,
+    again = upscale(pipe, _sign(), scale=4, text=words, caption="a blue sign", steps=3, seed=1, beta_scene=0.2,
                          mask_dilation=2)
     assert list(again.image.getdata()) == list(result.image.getdata())
 
@@ -307,7 +308,7 @@ def test_upscale_with_ocr_and_odd_scale(tiny_files):
     pytest.importorskip("rapidocr")
     files = tiny_files["sd15"]
     pipe = GlyphSRPipeline.from_files(files["base"], files["scene_controlnet"], device="cpu")
-    result = pipe.upscale(_sign((30, 20)), scale=2.5, steps=2, color_fix="adain")
+    result = upscale(pipe, _sign((30, 20)), scale=2.5, steps=2, color_fix="adain")
     assert result.image.size == (75, 50)  # worked at 72x48 (multiples of 8), resized to the exact target
     assert result.info["work_size"] == (72, 48)
     assert isinstance(result.ocr, OcrResult)
@@ -366,11 +367,11 @@ def test_upscale_captions_the_lq_image_with_the_vlm(tiny_files, tmp_path):
     files = tiny_files["sd15"]
     pipe = GlyphSRPipeline.from_files(files["base"], files["scene_controlnet"], device="cpu")
     words = OcrResult(24, 16, ())
-    result = pipe.upscale(_sign(), scale=2, text=words, captioner=Recording(), steps=1)
+    result = upscale(pipe, _sign(), scale=2, text=words, captioner=Recording(), steps=1)
     assert calls == [[(24, 16)]]  # the LQ image, once
     assert result.caption == captioner.caption([_sign()], max_new_tokens=6, seed=0)[0]
     assert result.prompts.scene_positive.startswith(result.caption)
-    explicit = pipe.upscale(_sign(), scale=2, text=words, captioner=Recording(), caption="given", steps=1)
+    explicit = upscale(pipe, _sign(), scale=2, text=words, captioner=Recording(), caption="given", steps=1)
     assert len(calls) == 1 and explicit.caption == "given"  # a given caption skips the VLM
 
 

@@ -11,11 +11,12 @@ pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
 from glyphsr_core.diffusion.models import load_base, load_controlnet  # noqa: E402
-from glyphsr_core.diffusion.tiles import SampleTiling, auto_tiling  # noqa: E402
+from glyphsr_core.tiling.sampler import SampleTiling, auto_tiling  # noqa: E402
 from glyphsr_core.diffusion.tiny import build_tiny_controlnet, write_tiny_models  # noqa: E402
-from glyphsr_core.fusion import beta_map_from_mask  # noqa: E402
-from glyphsr_core.pipeline import GlyphSRPipeline  # noqa: E402
-from glyphsr_core.schedule import PingPong  # noqa: E402
+from glyphsr_core.sampling.fusion import beta_map_from_mask  # noqa: E402
+from glyphsr_core.diffusion.sampler import GlyphSRPipeline  # noqa: E402
+from glyphsr_core.method import upscale  # noqa: E402
+from glyphsr_core.sampling.pingpong import PingPong  # noqa: E402
 from glyphsr_core.types import OcrResult, TextRegion, quad_from_box  # noqa: E402
 
 PLAN = PingPong(schedule="alternate", cfg=4.0, text_cfg=5.0, cfg_start=0.0)
@@ -68,8 +69,8 @@ def test_each_tile_is_prompted_with_its_own_words(pipe, monkeypatch):
     from PIL import Image
 
     lq = Image.new("RGB", (32, 32), (120, 140, 160))
-    result = pipe.upscale(lq, scale=4, text=words, caption="a street", steps=2, seed=1, color_fix="none",
-                          sample_tile=96, sample_tile_overlap=64, sample_tile_batch=1)
+    result = upscale(pipe, lq, scale=4, text=words, caption="a street", steps=2, seed=1, color_fix="none",
+                          sample_tile=96, sample_blend_overlap=64, sample_tile_batch=1)
     tiles = result.info["tiles"]
     assert [t["words"] for t in tiles] == [["LEFTSIGN"], [], [], ["RIGHTSIGN"]]
     # step 0 (scene) then step 1 (text): 4 tile calls each; the text calls carry each tile's own prompt
@@ -84,7 +85,7 @@ def test_each_tile_is_prompted_with_its_own_words(pipe, monkeypatch):
 
 
 def _suffix() -> str:
-    from glyphsr_core.prompts import DEFAULT_TEXT_SUFFIX
+    from glyphsr_core.text.prompts import DEFAULT_TEXT_SUFFIX
 
     return DEFAULT_TEXT_SUFFIX
 
@@ -92,7 +93,7 @@ def _suffix() -> str:
 def test_auto_tiling_above_twice_the_native_size_says_so(caplog):
     assert auto_tiling(1024, 768, 512) is None
     with caplog.at_level(logging.INFO):
-        tiling = auto_tiling(2048, 1024, 512, overlap=128, batch=2)
+        tiling = auto_tiling(2048, 1024, 512, blend_overlap=128, batch=2)
     assert tiling == SampleTiling(1024, 128, 2)
     assert "larger than 1024 px: sampling in tiles of 1024 px" in caplog.text
     assert "--sample-tile 0 turns this off" in caplog.text

@@ -1,6 +1,6 @@
 import pytest
 
-from glyphsr_core.prompts import PromptTemplates, build_prompts, location_phrase, quote_word
+from glyphsr_core.text.prompts import PromptTemplates, build_prompts, location_phrase, quote_word
 from glyphsr_core.types import OcrResult, TextRegion, quad_from_box
 
 

@@ -16,7 +16,8 @@ from PIL import Image
 from glyphsr_core.restore import RestoreInputError, RestorerFileError, load_restorer, restore, restore_pil, save_restorer
 from glyphsr_core.restore.compact import CompactSR, init_as_bicubic, pillow_bicubic_taps
 from glyphsr_core.restore.model_file import compact_shape
-from glyphsr_core.restore.run import plan_tiles, run_tiled
+from glyphsr_core.tiling.context import plan_tiles, run_tiled
+from glyphsr_core.tiling.grid import TilingError
 
 
 def _pillow_float_resize(images: torch.Tensor, size: tuple[int, int], method=Image.Resampling.BICUBIC) -> torch.Tensor:
@@ -121,7 +122,7 @@ def test_plan_tiles_cover_the_image_once():
 
 @pytest.mark.parametrize("tile, overlap", [(8, 0), (64, 40)])
 def test_plan_tiles_rejects_bad_settings(tile, overlap):
-    with pytest.raises(RestoreInputError, match="tile"):
+    with pytest.raises(TilingError, match="tile"):
         plan_tiles(100, 100, tile, overlap)
 
 
@@ -134,7 +135,7 @@ def test_tiled_equals_untiled_for_the_compact_net():
     ticks = []
     with torch.no_grad():
         whole = model(image).clamp(0, 1)
-    tiled = run_tiled(model, image, 4, tile=40, overlap=16, on_tile=lambda d, t: ticks.append((d, t)))
+    tiled = run_tiled(model, image, 4, tile=40, context_margin=16, on_tile=lambda d, t: ticks.append((d, t)))
     assert torch.allclose(tiled, whole, atol=1e-5)
     assert ticks[-1][0] == ticks[-1][1] == len(plan_tiles(70, 53, 40, 16)) > 1
 
@@ -148,7 +149,7 @@ def test_cancel_stops_between_tiles_and_returns_nothing(bicubic_net):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_tiled(bicubic_net, torch.rand(1, 3, 64, 64), 4, tile=16, overlap=0, check_cancel=cancel)
+        run_tiled(bicubic_net, torch.rand(1, 3, 64, 64), 4, tile=16, context_margin=0, check_cancel=cancel)
     assert len(calls) == 3
 
 

@@ -7,7 +7,7 @@ from PIL import Image
 
 from glyphsr_core.restore import BUNDLED_PATH, load_restorer, restore_pil
 
-#: the card's held-out check (README, Text Restore): 12 images at 256 px rendered with Pillow's bundled
+#: the card's held-out check (docs/text-restore.md): 12 images at 256 px rendered with Pillow's bundled
 #: font only (the same on every machine), corpus seed 7, bicubic down-sampling, read by the bundled OCR
 HELD_OUT = {"n": 12, "size": 256, "seed": 7}
 RECORDED_F1 = {4: 0.5505}
@@ -29,7 +29,7 @@ def test_bundled_file_is_small_safetensors_with_its_training_record():
 @pytest.fixture(scope="module")
 def held_out(tmp_path_factory):
     from glyphsr_core.data.corpus import CorpusConfig, load_corpus, make_corpus
-    from glyphsr_core.data.fonts import FontChoice
+    from glyphsr_core.data.corpus_fonts import FontChoice
 
     root = tmp_path_factory.mktemp("held_out")
     config = CorpusConfig(out=root, size=HELD_OUT["size"], scales=(4, 8), seed=HELD_OUT["seed"], mode="bicubic",
@@ -41,7 +41,7 @@ def held_out(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("scale", [4])  # x8 of 256 px leaves text OCR cannot read at all: see the card
 def test_recorded_ocr_f1_on_the_fixed_held_out_set(held_out, scale):
-    from glyphsr_core.metrics import WordCounts, word_counts
+    from glyphsr_core.text.metrics import WordCounts, word_counts
     from glyphsr_core.ocr import read_text
 
     loaded = load_restorer(BUNDLED_PATH)

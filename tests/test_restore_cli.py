@@ -64,7 +64,7 @@ def test_evaluate_lists_a_restorer_next_to_bicubic(tmp_path, bicubic_file, capsy
     from glyphsr_core.data.corpus import CorpusConfig, make_corpus
 
     corpus = tmp_path / "corpus"
-    from glyphsr_core.data.fonts import FontChoice
+    from glyphsr_core.data.corpus_fonts import FontChoice
 
     make_corpus(CorpusConfig(out=corpus, size=256, scales=(4,), seed=3, mode="bicubic",
                              fonts=(FontChoice("builtin", None),)), 2)

@@ -15,7 +15,7 @@ from glyphsr_core.restore.compact import CompactSR, init_as_bicubic
 
 @pytest.fixture()
 def node(pack):
-    return pack.nodes.restore.TextRestore()
+    return pack.nodes.text_restore.TextRestore()
 
 
 @pytest.fixture()
@@ -30,13 +30,13 @@ def user_model(pack):
     path = save_restorer(model, os.path.join(root, "user_bicubic_x4.safetensors"))
     yield "user_bicubic_x4.safetensors", model.eval()
     path.unlink()
-    pack.nodes.restore._cache.clear()
+    pack.nodes.text_restore._cache.clear()
 
 
 def test_the_bundled_model_is_listed_first_and_its_folder_registered(pack, user_model):
     import folder_paths
 
-    choices = pack.nodes.restore.TextRestore.INPUT_TYPES()["required"]["model"][0]
+    choices = pack.nodes.text_restore.TextRestore.INPUT_TYPES()["required"]["model"][0]
     assert choices[0] == BUNDLED_NAME and user_model[0] in choices
     assert str(BUNDLED_PATH.parent) in folder_paths.get_folder_paths("upscale_models")
 
@@ -92,7 +92,7 @@ def test_bad_scale_and_tiny_image_are_refused(node, user_model):
 
 
 def test_validation_names_the_folders_searched_for_a_missing_file(pack, user_model):
-    cls = pack.nodes.restore.TextRestore
+    cls = pack.nodes.text_restore.TextRestore
     assert cls.VALIDATE_INPUTS(user_model[0]) is True
     message = cls.VALIDATE_INPUTS("from_a_friend.safetensors")
     assert "from_a_friend.safetensors" in message and "upscale_models" in message

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from glyphsr_core.restore.text_prior import TextPriorUnavailableError, import_onnx2torch
-from glyphsr_core.restore.train_config import load_restorer_config
+from glyphsr_core.training.text_prior import TextPriorUnavailableError, import_onnx2torch
+from glyphsr_core.training.restorer_config import load_restorer_config
 
 try:
     import_onnx2torch()
@@ -20,7 +20,7 @@ except TextPriorUnavailableError as exc:  # CI installs it (requirements-nodeps.
 
 @pytest.fixture(scope="module")
 def recogniser():
-    from glyphsr_core.restore.text_prior import load_recogniser
+    from glyphsr_core.training.text_prior import load_recogniser
 
     return load_recogniser()
 
@@ -36,7 +36,7 @@ def _word_crop(text: str, height: int = 40) -> torch.Tensor:
 def test_recogniser_matches_onnxruntime(recogniser):
     import onnxruntime as ort
 
-    from glyphsr_core.restore.text_prior import recogniser_batch, recogniser_path
+    from glyphsr_core.training.text_prior import recogniser_batch, recogniser_path
 
     batch = recogniser_batch([_word_crop("OPEN")])
     session = ort.InferenceSession(str(recogniser_path()), providers=["CPUExecutionProvider"])
@@ -46,7 +46,7 @@ def test_recogniser_matches_onnxruntime(recogniser):
 
 
 def test_ctc_loss_is_low_for_the_right_word_and_reaches_the_pixels(recogniser):
-    from glyphsr_core.restore.text_prior import ctc_word_loss
+    from glyphsr_core.training.text_prior import ctc_word_loss
 
     crop = _word_crop("SALE").requires_grad_(True)
     right = ctc_word_loss(recogniser, [crop], [recogniser.encode("SALE")])
@@ -90,7 +90,7 @@ validate_images: 1
 @pytest.mark.slow
 def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path):
     from glyphsr_core.restore import load_restorer
-    from glyphsr_core.restore.trainer import FINAL, train_restorer
+    from glyphsr_core.training.restorer import FINAL, train_restorer
 
     straight = train_restorer(load_restorer_config(_tiny_config(tmp_path, "straight", 4)))
     first = train_restorer(load_restorer_config(_tiny_config(tmp_path, "resumed", 2)))
@@ -109,7 +109,7 @@ def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_pa
 def test_a_run_with_ema_and_cosine_rate_resumes_exactly_when_stopped_by_the_clock(tmp_path):
     """`--max-minutes` stops mid-run (here after every step); the EMA weights and the rate curve carry over."""
     from glyphsr_core.restore import load_restorer
-    from glyphsr_core.restore.trainer import FINAL, train_restorer
+    from glyphsr_core.training.restorer import FINAL, train_restorer
 
     extra = "lr_schedule: cosine\nema: 0.5\nword_every: 2"
     straight = train_restorer(load_restorer_config(_tiny_config(tmp_path, "straight", 4, extra)))
@@ -126,7 +126,7 @@ def test_a_run_with_ema_and_cosine_rate_resumes_exactly_when_stopped_by_the_cloc
 
 def test_cosine_rate_falls_from_lr_to_a_tenth_and_ema_moves_toward_the_weights(tmp_path):
     from glyphsr_core.restore.compact import CompactSR
-    from glyphsr_core.restore.trainer import learning_rate, update_ema
+    from glyphsr_core.training.restorer import learning_rate, update_ema
 
     config = load_restorer_config(_tiny_config(tmp_path, "rate", 11, "lr_schedule: cosine\nlr: 1.0e-3"))
     rates = [learning_rate(config, step) for step in range(11)]
@@ -161,7 +161,7 @@ def test_config_errors_name_the_key(tmp_path, change, message):
 
 
 def test_training_device_auto_follows_torch_and_cuda_without_one_is_a_clear_error(monkeypatch):
-    from glyphsr_core.restore.trainer import training_device
+    from glyphsr_core.training.restorer import training_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert training_device("auto") == torch.device("cpu") and training_device("cpu") == torch.device("cpu")

@@ -9,7 +9,7 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from glyphsr_core.schedule import (
+from glyphsr_core.sampling.pingpong import (
     SCHEDULES,
     PingPong,
     ScheduleError,

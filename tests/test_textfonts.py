@@ -8,9 +8,9 @@ import unicodedata
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from glyphsr_core import textfonts
-from glyphsr_core.glyph import render_glyph_map
-from glyphsr_core.textfonts import PACK_FONTS_DIR, font_chain, render_text
+from glyphsr_core.text import fonts as textfonts
+from glyphsr_core.text.glyphs import render_glyph_map
+from glyphsr_core.text.fonts import PACK_FONTS_DIR, font_chain, render_text
 from glyphsr_core.types import OcrResult, TextRegion, quad_from_box
 
 SHIPPED = PACK_FONTS_DIR / "NotoSans-Regular-LatinGreekCyrillic.ttf"
@@ -44,7 +44,7 @@ def test_a_word_keeps_one_font_when_one_font_has_all_its_characters():
 
 def test_characters_no_font_has_are_left_blank_and_logged_once(caplog):
     textfonts._reported.discard(UNASSIGNED)
-    with caplog.at_level(logging.WARNING, logger="glyphsr_core.textfonts"):
+    with caplog.at_level(logging.WARNING, logger="glyphsr_core.text.fonts"):
         with_gap = np.asarray(render_text(f"AB{UNASSIGNED}CD", 40))
         render_text(f"x{UNASSIGNED}", 40)
     messages = [r.getMessage() for r in caplog.records]

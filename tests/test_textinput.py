@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from glyphsr_core.textinput import parse_text_input
+from glyphsr_core.text.text_input import parse_text_input
 from glyphsr_core.types import OcrResult, TextFormatError, TextRegion, quad_from_box, results_to_json
 
 

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import comfy.controlnet
-from glyphsr_core.fusion import beta_map_from_mask
-from glyphsr_core.tile_tensors import repeat_rows
-from glyphsr_core.tiling import seam_report, tile_grid
+from glyphsr_core.sampling.fusion import beta_map_from_mask
+from glyphsr_core.tiling.tensors import repeat_rows
+from glyphsr_core.tiling.grid import seam_report, tile_grid
 from glyphsr_core.types import OcrResult, TextRegion, quad_from_box
 
 SCENE_POS, SCENE_NEG, TEXT_POS, TEXT_NEG = 1.0, 2.0, 3.0, 4.0
@@ -81,14 +81,14 @@ def smooth_image(height: int, width: int) -> torch.Tensor:
 
 def ts_control(pp_pack, hint, glyph, mask):
     """A TS-ControlNet (scene: 3-channel conv, text: 3 + glyph channel) with a mask beta map."""
-    ts = pp_pack.nodes.ts_control.TSControlNet(toy_controlnet(1), toy_controlnet(2, hint_channels=4), beta=0.5)
+    ts = pp_pack.nodes.ts_control_base.TSControlNet(toy_controlnet(1), toy_controlnet(2, hint_channels=4), beta=0.5)
     ts = ts.with_text_inputs(0.5, beta_map=beta_map_from_mask(mask, 1.0, 0.0), glyph=glyph)
     return ts.set_cond_hint(hint)
 
 
 @pytest.fixture
 def tiled(pack):
-    return pack.nodes.tiled
+    return pack.nodes.tiled_pingpong
 
 
 @pytest.fixture

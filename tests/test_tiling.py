@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from glyphsr_core.prompts import PromptTemplates
-from glyphsr_core.tile_prompts import assign_regions, build_tile_prompts
-from glyphsr_core.tiling import (TilingError, axis_starts, blend, blend_weights, border_lines, seam_report,
+from glyphsr_core.text.prompts import PromptTemplates
+from glyphsr_core.tiling.prompts import assign_regions, build_tile_prompts
+from glyphsr_core.tiling.grid import (TilingError, axis_starts, blend, blend_weights, border_lines, seam_report,
                                  step_excess, tile_grid)
 from glyphsr_core.types import OcrResult, TextRegion, quad_from_box
 
@@ -35,9 +35,9 @@ def test_aligned_starts_are_multiples_except_the_last():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"tile": 0, "overlap": 0}, "tile size"),
-    ({"tile": 32, "overlap": -1}, "overlap must be >= 0"),
-    ({"tile": 32, "overlap": 32}, "smaller than the tile"),
+    ({"tile": 0, "blend_overlap": 0}, "tile size"),
+    ({"tile": 32, "blend_overlap": -1}, "overlap must be >= 0"),
+    ({"tile": 32, "blend_overlap": 32}, "smaller than the tile"),
 ])
 def test_bad_tiling_settings_name_the_input(kwargs, message):
     with pytest.raises(TilingError, match=message):
@@ -202,7 +202,7 @@ def test_alignment_gives_way_rather_than_break_the_overlap(length, tile, overlap
 
 # ------------------------------------------------------------------ crops and stacks
 
-from glyphsr_core.tile_tensors import crop_tiles, repeat_rows, stack_context  # noqa: E402
+from glyphsr_core.tiling.tensors import crop_tiles, repeat_rows, stack_context  # noqa: E402
 
 
 def test_crop_tiles_stacks_tile_major_with_rows_per_tile():

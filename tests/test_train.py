@@ -17,9 +17,9 @@ pytest.importorskip("diffusers")
 pytest.importorskip("accelerate")
 
 from glyphsr_core.diffusion.models import controlnet_from_state_dict
-from glyphsr_core.train.config import ConfigError, config_from_dict, config_to_dict, load_config
-from glyphsr_core.train.data import CorpusDataset, StepBatchSampler, collate, split_corpus
-from glyphsr_core.train.trainer import load_models, prompt_encoder, train, training_loss
+from glyphsr_core.training.text_branch_config import ConfigError, config_from_dict, config_to_dict, load_config
+from glyphsr_core.training.text_branch_data import CorpusDataset, StepBatchSampler, collate, split_corpus
+from glyphsr_core.training.text_branch import load_models, prompt_encoder, train, training_loss
 from glyphsr_core.tscontrolnet import read_bundle, validate_bundle
 
 STEPS = 4

@@ -47,7 +47,7 @@ def cn_dir():
 
 @pytest.fixture
 def nodes(pack):
-    return pack.nodes.tscontrolnet
+    return pack.nodes.ts_controlnet
 
 
 def load(nodes, first, second="None", beta=-1.0):

@@ -150,9 +150,24 @@ def test_grid_fallback_encodes_like_the_full_processor(tiny_root):
     assert torch.allclose(a["pixel_values"], b["pixel_values"], atol=1e-5)
 
 
-def test_small_images_are_enlarged_and_tiny_ones_refused(captioners):
+def test_small_images_are_enlarged_and_tiny_ones_refused(captioners, monkeypatch):
+    from glyphsr_core.vlm.captioner import UPSCALE_BELOW
+
     captioner = captioners["qwen2_vl"]
+    seen = []
+    encode = captioner.processor.encode
+
+    def spy(image, text):
+        seen.append(image)
+        return encode(image, text)
+
+    monkeypatch.setattr(captioner.processor, "encode", spy)
     assert len(captioner.caption([Image.new("RGB", (12, 10), "red")], max_new_tokens=2)) == 1
+    # what the model saw: short side enlarged to UPSCALE_BELOW (64 px), aspect kept (12 x 10 -> 77 x 64), colour kept
+    assert UPSCALE_BELOW == 64 and seen[0].size == (77, 64)
+    assert seen[0].getpixel((0, 0)) == seen[0].getpixel((76, 63)) == (255, 0, 0)
+    captioner.caption([Image.new("RGB", (96, 64), "blue")], max_new_tokens=2)
+    assert seen[1].size == (96, 64)  # large enough: passed as it is
     with pytest.raises(CaptionInputError, match=r"image 2 of 2 is 1x1 px"):
         captioner.caption([Image.new("RGB", (32, 32)), Image.new("RGB", (1, 1))], max_new_tokens=2)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
 import node_specs  # noqa: E402
 import workflow_format  # noqa: E402
@@ -66,7 +66,7 @@ def test_ui_and_api_twins_describe_the_same_graph(name, specs):
 def test_committed_files_match_their_description(specs):
     stale = [str(path) for path, text in workflow_graphs.rendered_files(specs).items()
              if not path.is_file() or path.read_text(encoding="utf-8") != text]
-    assert stale == [], "run: python tests/tools/workflow_graphs.py"
+    assert stale == [], "run: python tools/workflow_graphs.py"
 
 
 @pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.name)
@@ -192,7 +192,7 @@ def test_diffusion_workflows_keep_words_with_the_same_node():
 
 def test_core_snapshot_covers_the_core_nodes_used():
     snapshot = node_specs.core_specs()
-    assert workflow_graphs.core_node_types() <= set(snapshot), "run tests/tools/snapshot_core_nodes.py"
+    assert workflow_graphs.core_node_types() <= set(snapshot), "run tools/snapshot_core_nodes.py"
     assert json.loads(node_specs.CORE_SNAPSHOT.read_text())["comfyui_version"] == "0.15.1"
 
 
@@ -316,7 +316,7 @@ def test_notes_fit_their_text_and_nodes_their_widget_text(path, specs):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_templates_browser_has_a_thumbnail_for_each_workflow(name):
-    """The frontend shows workflows/<name>.jpg on the card (tests/tools/workflow_thumbnails.py makes them)."""
+    """The frontend shows workflows/<name>.jpg on the card (tools/workflow_thumbnails.py makes them)."""
     from PIL import Image
 
     path = workflow_graphs.UI_DIR / f"{name}.jpg"

@@ -16,11 +16,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..analyze import add_word_filter_argument
-from ..guard import ALL_TEXT, CHANGED_WORDS, format_guard_report
+from ..imageops import open_image_file
 from ..restore.cli_support import add_restorer_arguments
+from .analyze import add_word_filter_argument
 
-MODES = {"changed-words": CHANGED_WORDS, "all-text": ALL_TEXT}
+#: flag value -> Keep Words mode (glyphsr_core.guard.KEEP_MODES; written out so --help loads no torch)
+MODES = {"changed-words": "changed words", "all-text": "all text"}
 
 
 def add_keep_mode_argument(parser: argparse.ArgumentParser, *names: str) -> None:
@@ -60,11 +61,14 @@ def save_atomically(image: Any, path: Path) -> None:
 
 def keep_and_report(upscaled: Any, lq: Any, args: argparse.Namespace, source: str, dilation: int) -> tuple[Any, dict]:
     """Reference, guidance words, repair: what `keep-words` and `upscale --upscaler` share."""
-    from ..guard.headless import faithful_reference, guidance_words, keep_words_pil
+    from .. import method  # torch and OCR: not for --help
+    from ..guard import format_guard_report
+    from ..guard.headless import keep_words_pil
 
-    reference, described = faithful_reference(lq, upscaled.size, source, restorer=args.restorer, tile=args.tile,
-                                              tile_overlap=args.tile_overlap)
-    guidance = guidance_words(reference, args.text, min_confidence=args.min_confidence, word_filter=args.word_filter)
+    reference, described = method.keep_words_reference(lq, upscaled.size, source, restorer=args.restorer,
+                                                       tile=args.tile, context_margin=args.tile_overlap)
+    guidance = method.guidance_words(reference, args.text, min_confidence=args.min_confidence,
+                                     word_filter=args.word_filter)
     kept, result = keep_words_pil(upscaled, reference, guidance, mode=MODES[args.keep_mode],
                                   dilation=dilation, min_confidence=args.min_confidence,
                                   color_fix=args.color_fix)
@@ -85,8 +89,6 @@ def write_report(out: Path, report: dict) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..imageops import open_image_file
-
     upscaled, lq = open_image_file(args.upscaled), open_image_file(args.lq)
     kept, report = keep_and_report(upscaled, lq, args, args.reference, args.dilation)
     report = {"upscaled": str(args.upscaled), "lq": str(args.lq), "output": str(args.out), **report}

@@ -3,7 +3,7 @@
 Each sample is a scene of signs, labels, storefront bands and free text lines on a procedural or
 photo background, with varied fonts, sizes, colours, rotations and slight perspective. It is
 written as HQ image, one LQ image per scale, text mask, glyph map and one `metadata.jsonl` row.
-The glyph map and mask come from `glyphsr_core.glyph`, the renderer inference uses, so the text
+The glyph map and mask come from `glyphsr_core.text.glyphs`, the renderer inference uses, so the text
 branch sees the same kind of glyph hint in training and at run time.
 
 Every sample is generated from its own seed (derived from the corpus seed and its index), so the
@@ -25,10 +25,10 @@ import numpy as np
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from ..errors import InputNotFoundError, InvalidInputError
-from ..glyph import perspective_coefficients, render_glyph_map, render_text_mask
+from ..text.glyphs import perspective_coefficients, render_glyph_map, render_text_mask
 from ..types import OcrResult, TextRegion
 from .degrade import MODES, check_scale, degrade
-from .fonts import FontChoice
+from .corpus_fonts import FontChoice
 from .vocabulary import random_word
 
 METADATA = "metadata.jsonl"

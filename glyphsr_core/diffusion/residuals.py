@@ -1,5 +1,5 @@
 """ControlNet residuals of diffusers (a tuple of down-block tensors + one mid-block tensor) as the
-residual dicts that `glyphsr_core.fusion.blend_residuals` blends, and back.
+residual dicts that `glyphsr_core.sampling.fusion.blend_residuals` blends, and back.
 
 The dict mirrors ComfyUI's control dict: down-block residuals under "output" (they feed the UNet's
 skip connections), the mid-block residual under "middle". Fusion itself is never re-implemented here.
@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+
+from ..sampling.fusion import blend_residuals
 
 Residuals = tuple[tuple[torch.Tensor, ...], torch.Tensor]
 
@@ -27,6 +29,4 @@ def fuse(scene: Residuals, text: Residuals, beta: float, beta_map: Any = None, c
 
     `chunks` is the number of prompt groups stacked in the batch (2 with CFG: negative, positive).
     """
-    from ..fusion import blend_residuals
-
     return from_dict(blend_residuals(to_dict(*scene), to_dict(*text), beta=beta, beta_map=beta_map, chunks=chunks))

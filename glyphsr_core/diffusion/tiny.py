@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from .models import FAMILIES, BaseModel, require_diffusers
+from .models import controlnet_state_dict
 
 TOKENS = 77  # tokenizer / text encoder context length (as CLIP)
 TINY_CONDITIONING_CHANNELS = (8, 16, 16, 16)  # 3 stride-2 stages: hint at image size -> latent size
@@ -145,7 +146,6 @@ def write_tiny_models(folder: str | Path, family: str = "sd15", seed: int = 0) -
     """
     from safetensors.torch import save_file
 
-    from .models import controlnet_state_dict
 
     folder = Path(folder)
     base_dir, scene_file = folder / f"tiny_{family}", folder / f"tiny_{family}_scene_controlnet.safetensors"

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..colorfix import METHODS
-from ..fidelity import INVENTED, KEPT, FidelityResult
+from ..ocr import read_text
+from ..sampling.colorfix import METHODS
+from ..text.fidelity import INVENTED, KEPT, FidelityResult
 from ..types import Box, OcrResult
 from .masks import mask_crop
 from .report import WordRepair
@@ -59,8 +60,6 @@ class GuardResult:
 
 def ocr_reader(min_confidence: float = 0.5, ocr_scale: str | float = "auto") -> Reader:
     """The project's OCR (`ocr.read_text`) as a Reader."""
-    from ..ocr import read_text
-
     def read(image: torch.Tensor) -> OcrResult:
         array = image.detach().to("cpu", torch.float32).clamp(0, 1).permute(1, 2, 0).numpy()
         return read_text(np.ascontiguousarray(array), min_confidence=min_confidence, ocr_scale=ocr_scale)

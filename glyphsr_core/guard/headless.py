@@ -21,6 +21,9 @@ import torch.nn.functional as F
 
 from ..defaults import GUARD_DENOISE as DEFAULT_DENOISE
 from ..defaults import GUARD_ROUNDS as DEFAULT_ROUNDS
+from ..imageops import to_pil_rgb
+from ..sampling.colorfix import color_fix as fix
+from ..sampling.pingpong import PingPong
 from .core import GuardResult, ResampleRound, ocr_reader
 from .keep_words import CHANGED_WORDS, guard_image, keep_words
 
@@ -52,8 +55,6 @@ def pipeline_resampler(pipeline: Any, lq_upscaled: torch.Tensor, text_positive: 
     `restored` (same size) the Text Restore result a text branch made for it sees."""
     import math
 
-    from ..colorfix import color_fix as fix
-    from ..schedule import PingPong
 
     cond = pipeline.encode(text_positive, text_negative)
     steps = max(steps, math.ceil(1.0 / denoise))  # a round always runs at least one denoising step
@@ -83,7 +84,6 @@ def guard_upscale(pipeline: Any, lq: Any, result: Any, *, rounds: int, steps: in
     """
     from PIL import Image
 
-    from ..imageops import to_pil_rgb
 
     image = _to_tensor(result.image)
     height, width = image.shape[-2:]
@@ -93,7 +93,7 @@ def guard_upscale(pipeline: Any, lq: Any, result: Any, *, rounds: int, steps: in
     if rounds > 0:
         glyph = None
         if pipeline.text_controlnet is not None and pipeline.text_hint == "lq+glyph":
-            from ..glyph import render_glyph_map
+            from ..text.glyphs import render_glyph_map
 
             glyph = _to_tensor(render_glyph_map(result.ocr, width, height))[:1][None]
         resampler = pipeline_resampler(pipeline, _to_tensor(lq_up)[None], result.prompts.text_positive,
@@ -128,45 +128,3 @@ def keep_words_pil(upscaled: Any, reference: Any, guidance: Any, *, mode: str = 
     result.report.changed_pixels = int((_to_tensor(out) != image).any(dim=0).sum())
     return out, result
 
-
-def faithful_reference(lq: Any, size: tuple[int, int], source: str, *, restorer: Any = None, tile: int = 512,
-                       tile_overlap: int = 32) -> tuple[Any, str]:
-    """The reference for Keep Words at `size` (width, height), and a phrase saying what it is.
-
-    `source`: "restore" (Text Restore of the LQ, at the nearest scale it runs, resized to `size`),
-    "lq" (the LQ itself; `keep_words` enlarges it with bicubic), or an image file's path.
-    """
-    from pathlib import Path
-
-    from PIL import Image
-
-    from ..imageops import open_image_file, to_pil_rgb
-
-    if source == "lq":
-        return lq, "the LQ, enlarged with bicubic"
-    if source != "restore":
-        return open_image_file(Path(source)), f"the image {source}"
-    from ..restore import restore_pil
-    from ..restore.cli_support import load_cli_restorer
-
-    loaded = load_cli_restorer(restorer)
-    ratio = size[0] / lq.width
-    net_scale = 8 if ratio > 6 else (4 if ratio > 3 else 2)
-    restored = restore_pil(loaded.model, loaded.scale, to_pil_rgb(lq), net_scale, tile=tile, overlap=tile_overlap)
-    if restored.size != tuple(size):
-        restored = restored.resize(tuple(size), Image.Resampling.LANCZOS)
-    return restored, f"Text Restore ({loaded.path.name}) of the LQ"
-
-
-def guidance_words(reference: Any, text: str | None, *, min_confidence: float, word_filter: str) -> Any:
-    """The words to keep: typed (`text`: plain lines or JSON, or a file holding them), else OCR of the reference."""
-    from pathlib import Path
-
-    from ..ocr import filter_words, read_text
-    from ..textinput import parse_text_input
-
-    if text:
-        path = Path(text)
-        return parse_text_input(path.read_text(encoding="utf-8") if path.is_file() else text,
-                                reference.width, reference.height)[0]
-    return filter_words(read_text(reference, min_confidence=min_confidence), word_filter)[0]

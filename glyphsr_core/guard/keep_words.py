@@ -22,9 +22,9 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..colorfix import match_reference
+from ..sampling.colorfix import match_reference
 from ..errors import InvalidInputError
-from ..fidelity import DEFAULT_MIN_OVERLAP, INVENTED, KEPT, FidelityResult, compare_words
+from ..text.fidelity import DEFAULT_MIN_OVERLAP, INVENTED, KEPT, FidelityResult, compare_words
 from ..types import OcrResult
 from .core import (COLOR_METHODS, GuardResult, Reader, Resampler, blend_window, repairs_of, reading_of,
                    resample_round, resample_window)

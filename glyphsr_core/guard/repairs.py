@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..colorfix import color_fix
+from ..sampling.colorfix import color_fix
 
 DETAIL, SHARPENED, REFERENCE = "detail", "sharpened", "reference"
 #: the gains a `sharpened` repair tries on the reference's letter-edge bands, smallest first

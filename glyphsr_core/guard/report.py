@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..fidelity import CHANGED, INVENTED, KEPT, MISSING
+from ..text.fidelity import CHANGED, INVENTED, KEPT, MISSING
 from ..types import Box
 
 #: what the guard did to a word

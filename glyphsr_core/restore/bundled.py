@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: the file shipped inside the pack (its card: README, "Text Restore (stage 1) and its model card")
+#: the file shipped inside the pack (its card: docs/text-restore.md)
 BUNDLED_NAME = "glyphsr_text_restore_x4.safetensors"
 BUNDLED_PATH = Path(__file__).resolve().parents[2] / "models" / "upscale_models" / BUNDLED_NAME

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from .. import defaults
 from .bundled import BUNDLED_PATH
 
 if TYPE_CHECKING:
@@ -16,8 +17,10 @@ if TYPE_CHECKING:
 def add_restorer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restorer", type=Path, default=None,
                         help=f"Text Restore model (.safetensors, any SR model spandrel reads; default: the bundled {BUNDLED_PATH.name})")
-    parser.add_argument("--tile", type=int, default=512, help="Text Restore tile size in input pixels (memory bound)")
-    parser.add_argument("--tile-overlap", type=int, default=32, help="input pixels shared by neighbouring tiles")
+    parser.add_argument("--tile", type=int, default=defaults.RESTORE_TILE,
+                        help="Text Restore tile size in input pixels (memory bound)")
+    parser.add_argument("--tile-overlap", type=int, default=defaults.RESTORE_CONTEXT_MARGIN,
+                        help="Text Restore context margin: input pixels neighbouring tiles share (half on each side is read as context and discarded)")
 
 
 def load_cli_restorer(path: Path | None) -> "LoadedRestorer":

@@ -1,20 +1,18 @@
-"""Run a restorer on images of any size: tiles with context margins, x8 and x2 from an x4 net.
-
-Tiles overlap by `tile_overlap` input pixels and each tile's outer half-overlap is discarded, so a
-net whose receptive field fits in that margin (the bundled one: 10 px) gives the untiled result
-exactly; memory is bounded by the tile size, never by the image.
+"""Run a restorer on images of any size: x8 and x2 from an x4 net, tiles with context margins
+(`glyphsr_core.tiling.context`), so memory is bounded by the tile size, never by the image.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
 
+from .. import defaults
 from ..errors import InvalidInputError
+from ..tiling.context import run_tiled
 
 SUPPORTED_SCALES = (2, 4, 8)
 MAX_SIDE = 16384
@@ -22,68 +20,6 @@ MAX_SIDE = 16384
 
 class RestoreInputError(InvalidInputError):
     """An image or setting the restorer cannot work with; the message names it."""
-
-
-@dataclass(frozen=True)
-class TilePlan:
-    """Where each tile reads (with margin) and which part of its output is kept."""
-
-    read: tuple[int, int, int, int]   # y0, y1, x0, x1 in input pixels
-    keep: tuple[int, int, int, int]   # y0, y1, x0, x1 in input pixels (inside `read`)
-
-
-def _axis_tiles(length: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """(read0, read1, keep0, keep1) along one axis."""
-    if length <= tile:
-        return [(0, length, 0, length)]
-    margin = overlap // 2
-    core = tile - 2 * margin
-    out = []
-    start = 0
-    while start < length:
-        end = min(length, start + core)
-        out.append((max(0, start - margin), min(length, end + margin), start, end))
-        start = end
-    return out
-
-
-def plan_tiles(height: int, width: int, tile: int, overlap: int) -> list[TilePlan]:
-    """Tiles of at most `tile` x `tile` input pixels covering the image."""
-    if tile < 16:
-        raise RestoreInputError(f"tile_size must be at least 16 pixels, got {tile}")
-    if not 0 <= overlap <= tile // 2:
-        raise RestoreInputError(f"tile_overlap must be between 0 and half the tile size ({tile // 2}), got {overlap}")
-    return [TilePlan((ry0, ry1, rx0, rx1), (ky0, ky1, kx0, kx1))
-            for ry0, ry1, ky0, ky1 in _axis_tiles(height, tile, overlap)
-            for rx0, rx1, kx0, kx1 in _axis_tiles(width, tile, overlap)]
-
-
-@torch.no_grad()
-def run_tiled(model: torch.nn.Module, images: torch.Tensor, net_scale: int, tile: int, overlap: int,
-              on_tile: Callable[[int, int], None] | None = None,
-              check_cancel: Callable[[], None] | None = None) -> torch.Tensor:
-    """(B, 3, H, W) in 0..1 -> (B, 3, H*s, W*s), clamped; the output lives on the input's device.
-
-    `check_cancel` is called before each tile (it raises to stop); `on_tile(done, total)` after each.
-    """
-    batch, _, height, width = images.shape
-    plans = plan_tiles(height, width, tile, overlap)
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else images.device
-    dtype = param.dtype if param is not None else images.dtype
-    out = torch.empty(batch, 3, height * net_scale, width * net_scale, dtype=images.dtype, device=images.device)
-    s = net_scale
-    for done, plan in enumerate(plans, start=1):
-        if check_cancel is not None:
-            check_cancel()
-        ry0, ry1, rx0, rx1 = plan.read
-        ky0, ky1, kx0, kx1 = plan.keep
-        piece = model(images[:, :, ry0:ry1, rx0:rx1].to(device=device, dtype=dtype))
-        piece = piece[:, :, (ky0 - ry0) * s:(ky1 - ry0) * s, (kx0 - rx0) * s:(kx1 - rx0) * s]
-        out[:, :, ky0 * s:ky1 * s, kx0 * s:kx1 * s] = piece.clamp(0, 1).to(device=images.device, dtype=images.dtype)
-        if on_tile is not None:
-            on_tile(done, len(plans))
-    return out
 
 
 def check_image_size(height: int, width: int, scale: int) -> None:
@@ -105,8 +41,8 @@ def resize_bchw(images: torch.Tensor, size: tuple[int, int], method: Image.Resam
     return torch.from_numpy(out).clamp(0, 1).to(device=images.device, dtype=images.dtype)
 
 
-def restore(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale: int, *, tile: int = 512,
-            overlap: int = 32, on_tile: Callable[[int, int], None] | None = None,
+def restore(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale: int, *, tile: int = defaults.RESTORE_TILE,
+            context_margin: int = defaults.RESTORE_CONTEXT_MARGIN, on_tile: Callable[[int, int], None] | None = None,
             check_cancel: Callable[[], None] | None = None) -> torch.Tensor:
     """Upscale (B, 3, H, W) images by `scale` with a `net_scale` network.
 
@@ -123,7 +59,7 @@ def restore(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale:
             raise RestoreInputError(f"x{scale} cannot be made from this x{net_scale} model")
         pre = scale // net_scale
         images = resize_bchw(images, (height * pre, width * pre), Image.Resampling.BICUBIC)
-    out = run_tiled(model, images, net_scale, tile, overlap, on_tile, check_cancel)
+    out = run_tiled(model, images, net_scale, tile, context_margin, on_tile, check_cancel)
     if scale < net_scale:
         out = resize_bchw(out, (height * scale, width * scale), Image.Resampling.BOX)
     return out

@@ -17,8 +17,8 @@ from .bundle import (
     write_bundle,
 )
 from .errors import BundleError
-from .init import GLYPH_CHANNELS, init_text_from_scene
-from .layout import LQ_CHANNELS, BranchInfo, check_model_match, detect_base, inspect_branch
+from .text_init import GLYPH_CHANNELS, init_text_from_scene
+from .branch_info import LQ_CHANNELS, BranchInfo, check_model_match, detect_base, inspect_branch
 
 __all__ = [
     "FORMAT", "GLYPH_CHANNELS", "GLYPH_CHANNEL_CHOICES", "LQ_CHANNELS", "SHARED_WEIGHTS", "TEXT_HINTS", "BranchInfo",

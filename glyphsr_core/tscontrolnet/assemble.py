@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .bundle import TSBundle, is_bundle, load_safetensors, shared_bundle, split_bundle, validate_bundle
 from .errors import BundleError
-from .layout import inspect_branch
+from .branch_info import inspect_branch
 
 
 def _open(path: str | os.PathLike, name: str) -> tuple[TSBundle | None, dict | None]:

@@ -28,7 +28,7 @@ import torch
 
 from ..errors import InputNotFoundError
 from .errors import BundleError
-from .layout import BASES, LQ_CHANNELS, BranchInfo, inspect_branch
+from .branch_info import BASES, LQ_CHANNELS, BranchInfo, inspect_branch
 
 FORMAT = "ts-controlnet/1"
 FORMAT_KEY = "glyphsr_format"

@@ -22,8 +22,8 @@ import json, sys, torch
 sys.path.insert(0, sys.argv[1])
 from comfy.controlnet import broadcast_image_to
 from comfy.sd1_clip import escape_important, token_weights, unescape_important
-from glyphsr_core.fusion import broadcast_batch
-from glyphsr_core.prompts import build_prompts
+from glyphsr_core.sampling.fusion import broadcast_batch
+from glyphsr_core.text.prompts import build_prompts
 from glyphsr_core.types import OcrResult, TextRegion, quad_from_box
 
 mismatches = []

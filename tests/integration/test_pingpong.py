@@ -192,8 +192,8 @@ def test_each_image_of_a_list_is_sampled_with_its_own_words(comfy_server, tiny_s
     """Per-image words in ComfyUI: Build Prompts gives one prompt set per image (a list), and the sampler
     runs once per item (ComfyUI's list mapping; a CONDITIONING cannot differ per item of one latent batch).
     The prompt embedding that reached the UNet in run i is the encoding of image i's text prompt."""
-    from glyphsr_core.prompts import build_prompts
-    from glyphsr_core.textinput import parse_text_input
+    from glyphsr_core.text.prompts import build_prompts
+    from glyphsr_core.text.text_input import parse_text_input
 
     words = ('[{"width": 64, "height": 64, "regions": [{"text": "OPEN", "box": [0.1, 0.1, 0.5, 0.4]}]},'
              ' {"width": 64, "height": 64, "regions": [{"text": "(SALE)", "box": [0.5, 0.6, 0.9, 0.9]}]}]')

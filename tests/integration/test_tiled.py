@@ -17,9 +17,9 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from comfy_client import Graph
-from glyphsr_core.prompts import PromptTemplates
-from glyphsr_core.tile_prompts import build_tile_prompts
-from glyphsr_core.tiling import tile_grid
+from glyphsr_core.text.prompts import PromptTemplates
+from glyphsr_core.tiling.prompts import build_tile_prompts
+from glyphsr_core.tiling.grid import tile_grid
 from glyphsr_core.tscontrolnet import TSBundle, write_bundle
 from glyphsr_core.types import OcrResult, TextRegion, quad_from_box
 

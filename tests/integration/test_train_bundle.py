@@ -1,4 +1,4 @@
-"""A text branch trained by `glyphsr_core.train` loads and samples in real ComfyUI.
+"""A text branch trained by `glyphsr_core.training` loads and samples in real ComfyUI.
 
 The base is a diffusers twin of the harness's tiny SD1.5 UNet (same architecture, random weights)
 and the scene branch is the harness's tiny ControlNet file (original `control_model.*` layout): the
@@ -30,8 +30,8 @@ def trained(comfy_server, tiny_controlnet, tmp_path_factory):
     from glyphsr_core.data.corpus import CorpusConfig, make_corpus
     from glyphsr_core.diffusion.models import controlnet_from_state_dict, controlnet_state_dict
     from glyphsr_core.diffusion.tiny import build_tiny_base
-    from glyphsr_core.train.config import config_from_dict
-    from glyphsr_core.train.trainer import Models, train
+    from glyphsr_core.training.text_branch_config import config_from_dict
+    from glyphsr_core.training.text_branch import Models, train
     from glyphsr_core.tscontrolnet import init_text_from_scene
 
     scene_sd = load_file(str(comfy_server.models_dir / "controlnet" / tiny_controlnet))

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tools"))
+sys.path.insert(0, str(HERE.parent.parent / "tools"))
 import workflow_graphs  # noqa: E402
 
 NODE_PATH = os.environ.get("GLYPHSR_NODE_PATH", "")

@@ -29,7 +29,7 @@ from glyphsr_core.restore.compact import CompactSR, init_as_bicubic
 
 TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS))
-sys.path.insert(0, str(TESTS / "tools"))
+sys.path.insert(0, str(TESTS.parent / "tools"))
 import workflow_graphs  # noqa: E402
 from textimages import render_words  # noqa: E402
 from tiny_vlms import tiny_vlm  # noqa: E402

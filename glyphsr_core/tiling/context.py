@@ -1,0 +1,79 @@
+"""Tiling with context margins (Text Restore; input pixels).
+
+Neighbouring tiles share `context_margin` input pixels: each tile reads half of that band beyond the
+part it keeps and the restorer's output there is cropped away, so a net whose receptive field fits in
+that half (the bundled restorer: 10 px) gives the untiled result exactly. Nothing is blended: every
+output pixel comes from exactly one tile. (The tiled sampler's *blend overlap* is `grid`.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .grid import TilingError
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """Where each tile reads (with margin) and which part of its output is kept."""
+
+    read: tuple[int, int, int, int]   # y0, y1, x0, x1 in input pixels
+    keep: tuple[int, int, int, int]   # y0, y1, x0, x1 in input pixels (inside `read`)
+
+
+def _axis_tiles(length: int, tile: int, context_margin: int) -> list[tuple[int, int, int, int]]:
+    """(read0, read1, keep0, keep1) along one axis."""
+    if length <= tile:
+        return [(0, length, 0, length)]
+    half = context_margin // 2
+    core = tile - 2 * half
+    out = []
+    start = 0
+    while start < length:
+        end = min(length, start + core)
+        out.append((max(0, start - half), min(length, end + half), start, end))
+        start = end
+    return out
+
+
+def plan_tiles(height: int, width: int, tile: int, context_margin: int) -> list[TilePlan]:
+    """Tiles of at most `tile` x `tile` input pixels covering the image."""
+    if tile < 16:
+        raise TilingError(f"tile_size must be at least 16 pixels, got {tile}")
+    if not 0 <= context_margin <= tile // 2:
+        raise TilingError(f"tile_overlap (the context margin) must be between 0 and half the tile size "
+                          f"({tile // 2}), got {context_margin}")
+    return [TilePlan((ry0, ry1, rx0, rx1), (ky0, ky1, kx0, kx1))
+            for ry0, ry1, ky0, ky1 in _axis_tiles(height, tile, context_margin)
+            for rx0, rx1, kx0, kx1 in _axis_tiles(width, tile, context_margin)]
+
+
+@torch.no_grad()
+def run_tiled(model: torch.nn.Module, images: torch.Tensor, net_scale: int, tile: int, context_margin: int,
+              on_tile: Callable[[int, int], None] | None = None,
+              check_cancel: Callable[[], None] | None = None) -> torch.Tensor:
+    """(B, 3, H, W) in 0..1 -> (B, 3, H*s, W*s), clamped; the output lives on the input's device.
+
+    `check_cancel` is called before each tile (it raises to stop); `on_tile(done, total)` after each.
+    """
+    batch, _, height, width = images.shape
+    plans = plan_tiles(height, width, tile, context_margin)
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else images.device
+    dtype = param.dtype if param is not None else images.dtype
+    out = torch.empty(batch, 3, height * net_scale, width * net_scale, dtype=images.dtype, device=images.device)
+    s = net_scale
+    for done, plan in enumerate(plans, start=1):
+        if check_cancel is not None:
+            check_cancel()
+        ry0, ry1, rx0, rx1 = plan.read
+        ky0, ky1, kx0, kx1 = plan.keep
+        piece = model(images[:, :, ry0:ry1, rx0:rx1].to(device=device, dtype=dtype))
+        piece = piece[:, :, (ky0 - ry0) * s:(ky1 - ry0) * s, (kx0 - rx0) * s:(kx1 - rx0) * s]
+        out[:, :, ky0 * s:ky1 * s, kx0 * s:kx1 * s] = piece.clamp(0, 1).to(device=images.device, dtype=images.dtype)
+        if on_tile is not None:
+            on_tile(done, len(plans))
+    return out
