@@ -3,6 +3,7 @@
     python benchmarks/keep_words.py UPSCALER [UPSCALER ...] --set data/eval100 [--set data/eval100_realistic]
         [--reference bicubic|textrestore] [--limit 40] [--ocr rapidocr,tesseract] [--cache DIR]
         [--raw-only] [--crops docs/images/keep_words_crops.png] [--json FILE] [--api auto|guard|keep_words]
+        [--core OTHER_CHECKOUT]
 
 UPSCALER is a file spandrel loads (e.g. the public models `benchmarks/public_upscalers.py` converts,
 for benchmarks only), `textrestore` (the bundled restorer) or `dir:PATH` (PATH/<id>.png made by
@@ -47,8 +48,21 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+
+
+def _core_arg(argv: list[str]) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg == "--core" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--core="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+#: the checkout whose glyphsr_core is measured (--core, read before the imports below; default: this one)
+CORE = Path(_core_arg(sys.argv[1:]) or HERE.parent).resolve()
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(CORE))
 
 from glyphsr_core.fidelity import KEPT  # noqa: E402
 from glyphsr_core.metrics import WordCounts, word_counts  # noqa: E402
@@ -323,8 +337,9 @@ def run_set(upscaler: Upscaler, set_root: Path, samples: list[Sample], args, rea
             row.look.add(raw_t, result.image, result.mask.float())
             repaired = [w for w in result.report.words if w.action != "left"]
             row.repaired_words += len(repaired)
-            for word in repaired:
-                row.actions[word.action] = row.actions.get(word.action, 0) + 1
+            for word in repaired:  # Keep Words names the rung of its repair ladder that was kept in `repair`
+                how = getattr(word, "repair", None) or word.action
+                row.actions[how] = row.actions.get(how, 0) + 1
             entry.update({"f1_guidance_before": result.report.f1_before, "f1_guidance_after": result.report.f1_after,
                           "changed": changed, "seconds": seconds,
                           "words": [w.to_dict() for w in result.report.words if w.action != "left"]})
@@ -442,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write every figure and per-image row")
     parser.add_argument("--save-kept", action="store_true", help="also save kept images under cache/kept/")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--core", type=Path, default=None,
+                        help="measure the glyphsr_core of another checkout (default: this one)")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     args.ocr = [o.strip() for o in args.ocr.split(",") if o.strip()]
@@ -462,6 +479,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(run_set(upscaler, root, samples, args, readers, restorer, api, crops))
             print(f"[{upscaler.name} on {root.name}: {len(samples)} images in {time.perf_counter() - start:.0f} s]",
                   flush=True)
+    import glyphsr_core
+
+    print(f"\nglyphsr_core from {Path(glyphsr_core.__file__).parent}", flush=True)
     lines = print_rows(rows, args, api)
     if args.crops:
         write_crops(crops, args.crops, args.crops_zoom, args.dilation)

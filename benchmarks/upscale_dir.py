@@ -1,6 +1,6 @@
 """Upscale every image of a folder with any upscaler file spandrel loads (or the bundled Text Restore).
 
-    python benchmarks/upscale_dir.py MODEL.safetensors LQ_DIR OUT_DIR [--limit N] [--threads 2]
+    python benchmarks/upscale_dir.py MODEL.safetensors LQ_DIR OUT_DIR [--limit N] [--threads 2] [--reverse]
     python benchmarks/upscale_dir.py textrestore LQ_DIR OUT_DIR     # the pack's Text Restore (glyphsr_core.restore)
 
 For scoring upscalers that are not built in: `make-lq` (or a corpus's `lq_x4/`) -> this -> `evaluate
@@ -48,11 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by name)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--reverse", action="store_true", help="last image first (to share a folder with a run going forward)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     files = sorted(p for p in args.lq.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:args.limit]
     if not files:
         parser.error(f"no images in {args.lq}")
+    if args.reverse:
+        files.reverse()
     run, name = load_upscaler(args.model)
     args.out.mkdir(parents=True, exist_ok=True)
     done, seconds = 0, 0.0
