@@ -72,6 +72,7 @@ DEFAULT_CACHE = Path("/work/bench-cache/out")
 SCALE = 4
 F1_WITHIN, F1_GAIN = 0.02, 0.30
 OCRS = ("rapidocr", "tesseract")
+CROP_MAX_WIDTH = 180  # pixels of word box shown in the crops (words are chosen that fit)
 
 
 # ---------------------------------------------------------------- the one adapter
@@ -345,7 +346,8 @@ def run_set(upscaler: Upscaler, set_root: Path, samples: list[Sample], args, rea
                           "words": [w.to_dict() for w in result.report.words if w.action != "left"]})
             if args.crops and len([c for c in crops if c[0] == upscaler.name]) < args.crops_words:
                 for word in repaired:
-                    if word.box is not None and word.final_status == KEPT and word.expected:
+                    narrow = word.box is not None and (word.box[2] - word.box[0]) * raw.width <= CROP_MAX_WIDTH
+                    if narrow and word.final_status == KEPT and word.expected:
                         crops.append((upscaler.name, set_name, sample.id, word.expected, word.box, raw, ref, kept))
                         break
         for ocr in args.ocr:
@@ -412,7 +414,7 @@ def write_crops(crops: list, path: Path, zoom: int, dilation: int) -> None:
         margin = dilation + 6
         x0, y0 = max(0, int(box[0] * width) - margin), max(0, int(box[1] * height) - margin)
         x1, y1 = min(width, int(math.ceil(box[2] * width)) + margin), min(height, int(math.ceil(box[3] * height)) + margin)
-        x1 = min(x1, x0 + 200)
+        x1 = min(x1, x0 + CROP_MAX_WIDTH + 2 * margin)
         parts = [im.crop((x0, y0, x1, y1)).resize(((x1 - x0) * zoom, (y1 - y0) * zoom), Image.Resampling.NEAREST)
                  for im in (raw, ref, kept)]
         label = f'{name} | reference | kept   ({set_name} {sample_id}, "{word}")'
