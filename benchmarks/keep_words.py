@@ -64,8 +64,12 @@ CORE = Path(_core_arg(sys.argv[1:]) or HERE.parent).resolve()
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(CORE))
 
-from glyphsr_core.fidelity import KEPT  # noqa: E402
-from glyphsr_core.metrics import WordCounts, word_counts  # noqa: E402
+try:  # the package's layout before and after text helpers moved under glyphsr_core.text
+    from glyphsr_core.fidelity import KEPT  # noqa: E402
+    from glyphsr_core.metrics import WordCounts, word_counts  # noqa: E402
+except ModuleNotFoundError:
+    from glyphsr_core.text.fidelity import KEPT  # noqa: E402
+    from glyphsr_core.text.metrics import WordCounts, word_counts  # noqa: E402
 from glyphsr_core.types import OcrResult  # noqa: E402
 
 DEFAULT_CACHE = Path("/work/bench-cache/out")
