@@ -2,7 +2,7 @@
 
     python benchmarks/keep_words.py UPSCALER [UPSCALER ...] --set data/eval100 [--set data/eval100_realistic]
         [--reference bicubic|textrestore] [--limit 40] [--ocr rapidocr,tesseract] [--cache DIR]
-        [--raw-only] [--crops docs/images/keep_words_crops.png] [--json FILE] [--api auto|guard|keep_words]
+        [--raw-only] [--crops docs/images/keep_words_crops.png] [--json FILE]
         [--core OTHER_CHECKOUT]
 
 UPSCALER is a file spandrel loads (e.g. the public models `benchmarks/public_upscalers.py` converts,
@@ -24,10 +24,9 @@ ground truth as `evaluate` computes it, for the bundled OCR (RapidOCR) and Tesse
 The issue's targets are printed as PASS/FAIL lines: kept F1 >= reference F1 - 0.02 and kept F1 >=
 raw F1 + 0.3, per OCR.
 
-Until `glyphsr_core.guard.keep_words.keep_words` exists, `--api auto` runs the current paste-only
-Text Guard (`guard_image`, no resampler) through `keep()`, the one adapter below.
+`--core OTHER_CHECKOUT` measures another checkout's glyphsr_core (e.g. before and after a change).
 
-Upscaled outputs and references are cached as PNG under `--cache` (default /work/bench-cache/out),
+Upscaled outputs and references are cached as PNG under `--cache` (default ~/.cache/glyphsr-bench/out),
 OCR readings under `--cache`/ocr; reruns read them back. Never point `--cache` into the repository.
 """
 
@@ -64,45 +63,23 @@ CORE = Path(_core_arg(sys.argv[1:]) or HERE.parent).resolve()
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(CORE))
 
-try:  # the package's layout before and after text helpers moved under glyphsr_core.text
-    from glyphsr_core.fidelity import KEPT  # noqa: E402
-    from glyphsr_core.metrics import WordCounts, word_counts  # noqa: E402
-except ModuleNotFoundError:
-    from glyphsr_core.text.fidelity import KEPT  # noqa: E402
-    from glyphsr_core.text.metrics import WordCounts, word_counts  # noqa: E402
+from glyphsr_core.text.fidelity import KEPT  # noqa: E402
+from glyphsr_core.text.metrics import WordCounts, word_counts  # noqa: E402
 from glyphsr_core.types import OcrResult  # noqa: E402
 
-DEFAULT_CACHE = Path("/work/bench-cache/out")
+DEFAULT_CACHE = Path.home() / ".cache" / "glyphsr-bench" / "out"
 SCALE = 4
 F1_WITHIN, F1_GAIN = 0.02, 0.30
 OCRS = ("rapidocr", "tesseract")
 CROP_MAX_WIDTH = 180  # pixels of word box shown in the crops (words are chosen that fit)
 
 
-# ---------------------------------------------------------------- the one adapter
-def keep(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult, *, reader, api: str, mode: str,
-         dilation: int):
+# ---------------------------------------------------------------- the one call measured
+def keep(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult, *, reader, mode: str, dilation: int):
     """Keep Words on one image -> GuardResult (.image, .mask, .report with f1_before/after, words, changed_pixels)."""
-    if api == "keep_words":
-        from glyphsr_core.guard.keep_words import keep_words
+    from glyphsr_core.guard import keep_words
 
-        return keep_words(image, reference, guidance, reader=reader, mode=mode, dilation=dilation)
-    from glyphsr_core.guard import guard_image  # today's paste-only Text Guard
-
-    return guard_image(image, reference, guidance, reader=reader, resampler=None, dilation=dilation)
-
-
-def resolve_api(requested: str, mode: str) -> str:
-    if requested == "auto":
-        try:
-            from glyphsr_core.guard.keep_words import keep_words  # noqa: F401
-
-            requested = "keep_words"
-        except ImportError:
-            requested = "guard"
-    if requested == "guard" and mode != "changed words":
-        raise SystemExit(f"--mode {mode!r} needs Keep Words; the Text Guard only repairs changed words")
-    return requested
+    return keep_words(image, reference, guidance, reader=reader, mode=mode, dilation=dilation)
 
 
 # ---------------------------------------------------------------- images and caches
@@ -326,7 +303,7 @@ def run_set(upscaler: Upscaler, set_root: Path, samples: list[Sample], args, rea
         if not args.raw_only:  # Keep Words first: its own first reading of the raw image is then reused below
             raw_t, ref_t = to_tensor(raw), to_tensor(ref)
             start = time.perf_counter()
-            result = keep(raw_t, ref_t, guidance, reader=readers.guard_reader(), api=api, mode=args.mode,
+            result = keep(raw_t, ref_t, guidance, reader=readers.guard_reader(), mode=args.mode,
                           dilation=args.dilation)
             seconds = time.perf_counter() - start
             kept = to_pil(result.image)
@@ -372,8 +349,7 @@ def print_rows(rows: list[Row], args, api: str) -> list[str]:
     lines = []
     for set_name in dict.fromkeys(r.set for r in rows):
         group = [r for r in rows if r.set == set_name]
-        what = "raw outputs only" if args.raw_only else (
-            "Keep Words" if api == "keep_words" else "paste-only Text Guard (guard_image, no resampler)")
+        what = "raw outputs only" if args.raw_only else "Keep Words"
         lines.append(f"\n{set_name} x{SCALE}, {group[0].images} images, reference {args.reference} "
                      f"(guidance = RapidOCR of the reference), {what}")
         if args.raw_only:
@@ -454,7 +430,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ocr", default=",".join(OCRS), help="rapidocr, tesseract or both (comma separated)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--raw-only", action="store_true", help="only raw and reference F1 (no Keep Words)")
-    parser.add_argument("--api", choices=("auto", "guard", "keep_words"), default="auto")
     parser.add_argument("--mode", choices=("changed words", "all text"), default="changed words")
     parser.add_argument("--dilation", type=int, default=8)
     parser.add_argument("--crops", type=Path, default=None, help="write side-by-side crops of repaired words here")
@@ -473,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache.resolve().is_relative_to(HERE.parent):
         parser.error("--cache must be outside the repository")
     torch.set_num_threads(args.threads)
-    api = "raw" if args.raw_only else resolve_api(args.api, args.mode)
+    api = "raw" if args.raw_only else "keep_words"
     readers = Readers(args.cache)
     restorer = Upscaler("textrestore", args.cache) if args.reference == "textrestore" else None
     upscalers = [Upscaler(spec, args.cache) for spec in args.upscalers]

