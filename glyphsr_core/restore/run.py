@@ -3,6 +3,10 @@
 Tiles overlap by `tile_overlap` input pixels and each tile's outer half-overlap is discarded, so a
 net whose receptive field fits in that margin (the bundled one: 10 px) gives the untiled result
 exactly; memory is bounded by the tile size, never by the image.
+
+The image's true borders (not the tiles' inner borders) are first extended by the net's receptive
+field with edge-replicated pixels, and that part of the output is cropped away: a net whose
+convolutions pad with zeros otherwise sees black beyond the edge and draws a dark frame.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import torch
 from PIL import Image
 
 from ..errors import InvalidInputError
+from .compact import CompactSR
 
 SUPPORTED_SCALES = (2, 4, 8)
 MAX_SIDE = 16384
@@ -58,16 +63,34 @@ def plan_tiles(height: int, width: int, tile: int, overlap: int) -> list[TilePla
             for rx0, rx1, kx0, kx1 in _axis_tiles(width, tile, overlap)]
 
 
+def border_context(model: torch.nn.Module, overlap: int) -> int:
+    """Input pixels of edge-replicated context added beyond the image's true borders.
+
+    A compact net's receptive field is known (one pixel per 3x3 conv); for other architectures the
+    tile margin (`overlap // 2`) is what the tiler gives every inner edge, so the borders get as much.
+    """
+    if isinstance(model, CompactSR):
+        return model.num_conv + 2
+    return overlap // 2
+
+
 @torch.no_grad()
 def run_tiled(model: torch.nn.Module, images: torch.Tensor, net_scale: int, tile: int, overlap: int,
               on_tile: Callable[[int, int], None] | None = None,
-              check_cancel: Callable[[], None] | None = None) -> torch.Tensor:
+              check_cancel: Callable[[], None] | None = None, border: int = 0) -> torch.Tensor:
     """(B, 3, H, W) in 0..1 -> (B, 3, H*s, W*s), clamped; the output lives on the input's device.
 
-    `check_cancel` is called before each tile (it raises to stop); `on_tile(done, total)` after each.
+    `border` > 0: the image is extended by that many edge-replicated pixels on each side and tiles
+    that touch a true border read that context too (the tile plan, and so the tile count, are those
+    of the unextended image). `check_cancel` is called before each tile (it raises to stop);
+    `on_tile(done, total)` after each.
     """
     batch, _, height, width = images.shape
     plans = plan_tiles(height, width, tile, overlap)
+    if border < 0:
+        raise RestoreInputError(f"border context must be >= 0, got {border}")
+    if border:
+        images = torch.nn.functional.pad(images, (border, border, border, border), mode="replicate")
     param = next(model.parameters(), None)
     device = param.device if param is not None else images.device
     dtype = param.dtype if param is not None else images.dtype
@@ -78,9 +101,14 @@ def run_tiled(model: torch.nn.Module, images: torch.Tensor, net_scale: int, tile
             check_cancel()
         ry0, ry1, rx0, rx1 = plan.read
         ky0, ky1, kx0, kx1 = plan.keep
+        if border:  # to padded coordinates; tiles on a true border read the replicated context too
+            ry0, ry1 = ry0 + (border if ry0 else 0), ry1 + border + (border if ry1 == height else 0)
+            rx0, rx1 = rx0 + (border if rx0 else 0), rx1 + border + (border if rx1 == width else 0)
+            ky0, ky1, kx0, kx1 = ky0 + border, ky1 + border, kx0 + border, kx1 + border
         piece = model(images[:, :, ry0:ry1, rx0:rx1].to(device=device, dtype=dtype))
         piece = piece[:, :, (ky0 - ry0) * s:(ky1 - ry0) * s, (kx0 - rx0) * s:(kx1 - rx0) * s]
-        out[:, :, ky0 * s:ky1 * s, kx0 * s:kx1 * s] = piece.clamp(0, 1).to(device=images.device, dtype=images.dtype)
+        oy, ox = (ky0 - border) * s, (kx0 - border) * s
+        out[:, :, oy:oy + (ky1 - ky0) * s, ox:ox + (kx1 - kx0) * s] = piece.clamp(0, 1).to(device=images.device, dtype=images.dtype)
         if on_tile is not None:
             on_tile(done, len(plans))
     return out
@@ -107,8 +135,11 @@ def resize_bchw(images: torch.Tensor, size: tuple[int, int], method: Image.Resam
 
 def restore(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale: int, *, tile: int = 512,
             overlap: int = 32, on_tile: Callable[[int, int], None] | None = None,
-            check_cancel: Callable[[], None] | None = None) -> torch.Tensor:
+            check_cancel: Callable[[], None] | None = None, border: int | None = None) -> torch.Tensor:
     """Upscale (B, 3, H, W) images by `scale` with a `net_scale` network.
+
+    `border`: edge-replicated context beyond the true borders, in input pixels (default: the net's
+    receptive field, `border_context`; 0 = the net's own zero padding, as ComfyUI's upscale node runs it).
 
     Larger than the net (x8 from x4): the input is first enlarged with bicubic by scale / net_scale
     (the bundled net was trained on such inputs, measured better than running it twice). Smaller
@@ -123,7 +154,9 @@ def restore(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale:
             raise RestoreInputError(f"x{scale} cannot be made from this x{net_scale} model")
         pre = scale // net_scale
         images = resize_bchw(images, (height * pre, width * pre), Image.Resampling.BICUBIC)
-    out = run_tiled(model, images, net_scale, tile, overlap, on_tile, check_cancel)
+    if border is None:
+        border = border_context(model, overlap)
+    out = run_tiled(model, images, net_scale, tile, overlap, on_tile, check_cancel, border)
     if scale < net_scale:
         out = resize_bchw(out, (height * scale, width * scale), Image.Resampling.BOX)
     return out
