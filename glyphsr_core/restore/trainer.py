@@ -23,7 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import InvalidInputError
-from .compact import CompactSR, blend_with_bicubic, init_as_bicubic
+from .compact import CompactSR, blend_with_bicubic, init_as_bicubic, split_bicubic_blend
 from .model_file import save_restorer
 from .train_config import CorpusSpec, RestorerTrainConfig
 from .train_data import Sampler, load_train_images
@@ -65,21 +65,35 @@ def edge_loss(sr: torch.Tensor, hq: torch.Tensor, weight: torch.Tensor | None = 
     return ((dx(sr) - dx(hq)).abs() * weight[..., :, 1:]).mean() + ((dy(sr) - dy(hq)).abs() * weight[..., 1:, :]).mean()
 
 
+def _inner(tensor: torch.Tensor, crop: int) -> torch.Tensor:
+    return tensor[..., crop:tensor.shape[-2] - crop, crop:tensor.shape[-1] - crop] if crop else tensor
+
+
+def grid_loss(sr: torch.Tensor, reference: torch.Tensor, scale: int = 4) -> torch.Tensor:
+    """Mean |per-phase high-pass offset| of `sr` beyond `reference`'s, per patch and channel: a net whose
+    sub-pixel phases sit at different levels draws a period-`scale` grid over flat areas; bicubic does not."""
+    from .defects import phase_offsets
+
+    return (phase_offsets(sr, scale) - phase_offsets(reference, scale)).abs().mean()
+
+
 def pixel_loss(sr: torch.Tensor, hq: torch.Tensor, lr: torch.Tensor, mask: torch.Tensor, anchor: CompactSR | None,
-               text_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+               text_weight: float, crop: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Weighted L1 and the weight map: toward HQ inside the words (grown by 4 px), outside them toward
     bicubic when an `anchor` (the bicubic-initialised net) is given.
 
     Corpus backgrounds carry pixel noise no network can predict; chasing it with L1 printed a faint grid
     over flat areas that OCR reads worse than bicubic's blur (measured: x4 F1 0.68 vs 0.84 at 500 steps).
-    Anchoring the background leaves the capacity for letters.
+    Anchoring the background leaves the capacity for letters. `crop` output pixels on each side (the
+    patch's extra context) are left out.
     """
-    grown = F.max_pool2d(mask, 9, stride=1, padding=4)
+    grown = _inner(F.max_pool2d(mask, 9, stride=1, padding=4), crop)
+    sr, hq = _inner(sr, crop), _inner(hq, crop)
     if anchor is None:
         weight = 1.0 + (text_weight - 1.0) * grown
         return ((sr - hq).abs() * weight).mean(), weight
     with torch.no_grad():
-        base = anchor(lr)
+        base = _inner(anchor(lr), crop)
     inside = (sr - hq).abs() * grown * text_weight
     outside = (sr - base).abs() * (1.0 - grown)
     return (inside + outside).mean(), grown
@@ -132,6 +146,57 @@ def validate(model: CompactSR, images: list[Any], scales: tuple[int, ...] = (4, 
     return scores
 
 
+class _SplitBlend(torch.nn.Module):
+    """A folded bicubic blend run as its two parts (`split_bicubic_blend`); `num_conv` keeps the whole's
+    receptive field for `border_context`."""
+
+    def __init__(self, whole: CompactSR, trained: CompactSR, bicubic: CompactSR) -> None:
+        super().__init__()
+        self.trained, self.bicubic, self.scale = trained, bicubic, whole.scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.trained(x) + self.bicubic(x) - F.interpolate(x, scale_factor=self.scale, mode="nearest")
+
+
+def teacher_targets(images: list[Any], teacher_path: Path, cache: Path, device: torch.device) -> None:
+    """Give every training image its teacher's output per input scale (what the student learns instead of HQ).
+
+    The teacher runs on the whole net input with edge-replicated borders, as `restore` runs it, so the
+    targets carry no frame and no tile seams. Outputs are cached as PNGs in `cache` (a resumed or
+    repeated run reads them back); 8-bit rounding is below what the losses resolve.
+    """
+    from PIL import Image
+
+    from .model_file import load_restorer
+    from .run import border_context, run_tiled
+
+    loaded = load_restorer(teacher_path)
+    teacher = loaded.model.eval()
+    if isinstance(teacher, CompactSR) and (parts := split_bicubic_blend(teacher)) is not None:
+        teacher = _SplitBlend(teacher, *parts)  # same outputs, about a third of the time
+    teacher = teacher.to(device)
+    border = border_context(loaded.model, 32)
+    cache.mkdir(parents=True, exist_ok=True)
+    made = 0
+    for index, image in enumerate(images):
+        image.targets = {}
+        for scale, lq in image.inputs.items():
+            path = cache / f"{index:05d}_x{scale}.png"
+            if path.is_file():
+                image.targets[scale] = np.asarray(Image.open(path).convert("RGB"))
+                continue
+            x = torch.from_numpy(np.array(lq)).permute(2, 0, 1)[None].float().div(255.0).to(device)
+            out = run_tiled(teacher, x, loaded.scale, 4096, 32, border=border)[0]
+            array = np.round(out.permute(1, 2, 0).cpu().numpy() * 255.0).astype(np.uint8)
+            partial = path.with_name(path.name + ".partial")
+            Image.fromarray(array).save(partial, format="PNG")
+            partial.replace(path)  # a run stopped mid-write leaves no truncated target behind
+            image.targets[scale] = array
+            made += 1
+        if made and index % 50 == 0:
+            log.info("teacher targets: %d / %d images", index + 1, len(images))
+
+
 def training_device(name: str) -> torch.device:
     """The device a run trains on: "auto" takes CUDA when torch sees one; "cuda" without one is an error."""
     if name == "auto":
@@ -156,7 +221,10 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
     if recogniser is not None:
         recogniser.module.to(device)
     encode = recogniser.encode if recogniser else (lambda text: [1] * len(text))
-    sampler = Sampler(load_train_images(config.corpora, encode), config.x8_fraction)
+    train_images = load_train_images(config.corpora, encode)
+    if config.teacher is not None:
+        teacher_targets(train_images, config.teacher, config.output / "teacher_targets", device)
+    sampler = Sampler(train_images, config.x8_fraction)
     held_out = load_corpus(config.validation.out)[: config.validate_images]
 
     torch.manual_seed(config.seed)
@@ -186,18 +254,30 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
         log.info("no %s yet: starting from the beginning", state_path)
 
     metadata = {"train_config": {k: str(v) for k, v in vars(config).items()}}
+    if config.teacher is not None:
+        import hashlib
+
+        metadata["teacher_sha256"] = hashlib.sha256(config.teacher.read_bytes()).hexdigest()
     log_file = (config.output / "log.jsonl").open("a", encoding="utf-8")
     model.train()
     window: list[float] = []
     tick = time.monotonic()
     try:
         while step < config.iterations:
-            lr, hq, mask = (t.to(device) for t in sampler.patches(rng, config.patches, config.patch_size))
+            size = config.patch_size + 2 * config.context
+            lr, hq, mask = (t.to(device) for t in sampler.patches(rng, config.patches, size))
             sr = model(lr)
-            pixel, weight = pixel_loss(sr, hq, lr, mask, anchor, config.text_mask_weight)
-            edge = edge_loss(sr, hq, weight if anchor is not None else None)
+            crop = config.context * model.scale
+            pixel, weight = pixel_loss(sr, hq, lr, mask, anchor, config.text_mask_weight, crop)
+            edge = edge_loss(_inner(sr, crop), _inner(hq, crop), weight if anchor is not None else None)
             loss = pixel + config.edge_weight * edge
             terms = {"pixel": pixel.item(), "edge": edge.item()}
+            if config.grid_weight > 0:
+                with torch.no_grad():
+                    reference = _inner(anchor(lr), crop) if anchor is not None else _inner(hq, crop)
+                grid = grid_loss(_inner(sr, crop), reference, model.scale)
+                loss = loss + config.grid_weight * grid
+                terms["grid"] = grid.item()
             crops = [c.to(device) for c in sampler.words(rng, config.words)] if step % config.word_every == 0 else []
             if crops:
                 outputs = [model(c.lr[None])[0] for c in crops]
