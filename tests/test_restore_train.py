@@ -151,7 +151,7 @@ def test_cosine_rate_falls_from_lr_to_a_tenth_and_ema_moves_toward_the_weights(t
     ("lr_schedule: step", "lr_schedule must be"),
     ("word_every: 0", "word_every must be at least 1"),
     ("device: gpu", "device must be 'cpu', 'cuda' or 'auto'"),
-    ("grid_weight: -1", "grid_weight and context must be >= 0"),
+    ("grid_weight: -1", "grid_weight, context and head_refit must be >= 0"),
 ])
 def test_config_errors_name_the_key(tmp_path, change, message):
     path = _tiny_config(tmp_path, "bad", 4)
@@ -196,7 +196,7 @@ def test_distillation_learns_a_teachers_output_with_replicated_borders(tmp_path)
     trained = CompactSR(num_feat=50, num_conv=2)
     init_as_bicubic(trained, torch.Generator().manual_seed(0))
     teacher_path = save_restorer(blend_with_bicubic(trained, 0.5), tmp_path / "teacher.safetensors")
-    extra = f"teacher: {teacher_path}\ngrid_weight: 1.0\ncontext: 4\nwords: 0\nctc_weight: 0.0"
+    extra = f"teacher: {teacher_path}\ngrid_weight: 1.0\ncontext: 4\nwords: 0\nctc_weight: 0.0\nhead_refit: 2.0"
     result = train_restorer(load_restorer_config(_tiny_config(tmp_path, "distil", 2, extra)))
     assert result.step == 2
     cached = sorted((tmp_path / "distil" / "teacher_targets").glob("*.png"))
@@ -209,7 +209,13 @@ def test_distillation_learns_a_teachers_output_with_replicated_borders(tmp_path)
     expected = run_tiled(teacher, lq.permute(2, 0, 1)[None], 4, 4096, 32, border=border_context(teacher, 32))[0]
     got = torch.from_numpy(np.asarray(Image.open(cached[0]), dtype=np.float32) / 255).permute(2, 0, 1)
     assert (got - expected).abs().max() <= 1 / 255 + 1e-6
-    assert "teacher_sha256" in load_restorer(tmp_path / "distil" / FINAL).metadata
+    final = load_restorer(tmp_path / "distil" / FINAL)
+    assert "teacher_sha256" in final.metadata and final.metadata["head_refit"] == 2.0
+    state = torch.load(tmp_path / "distil" / "state.pt", weights_only=True)["model"]
+    weights = final.model.state_dict()
+    last = f"body.{len(final.model.body) - 1}.weight"
+    assert all(torch.equal(weights[k], state[k]) for k in state if not k.startswith(last[:-6]))
+    assert not torch.equal(weights[last], state[last])  # the refit changed the head only
 
 
 def test_grid_loss_is_zero_for_bicubic_and_sees_a_phase_pattern():

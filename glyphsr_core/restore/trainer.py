@@ -197,6 +197,23 @@ def teacher_targets(images: list[Any], teacher_path: Path, cache: Path, device: 
             log.info("teacher targets: %d / %d images", index + 1, len(images))
 
 
+REFIT_SMOOTH = (96, 40)   # smooth synthetic images for the head refit: count, side (LR px)
+REFIT_TEXT = 24           # training images, evenly spaced (each at its x4 and x8 inputs), whose own output the refit keeps
+
+
+def refit_on_training_images(model: CompactSR, images: list[Any], smooth_weight: float, seed: int) -> CompactSR:
+    """`head_fit.refit_head` on seeded smooth images and the first training images (whole, every input scale)."""
+    from .head_fit import refit_head, smooth_images
+
+    generator = torch.Generator().manual_seed(seed)
+    smooth = smooth_images(REFIT_SMOOTH[0], REFIT_SMOOTH[1], generator)
+    text = torch.stack([torch.from_numpy(np.array(lq)).permute(2, 0, 1).float().div(255.0)
+                        for image in images[:: max(1, len(images) // REFIT_TEXT)][:REFIT_TEXT]
+                        for _, lq in sorted(image.inputs.items())])
+    log.info("refitting the head: %d smooth images (weight %.1f), %d text inputs", len(smooth), smooth_weight, len(text))
+    return refit_head(model.eval(), smooth, text, smooth_weight=smooth_weight, generator=generator)
+
+
 def training_device(name: str) -> torch.device:
     """The device a run trains on: "auto" takes CUDA when torch sees one; "cuda" without one is an error."""
     if name == "auto":
@@ -328,10 +345,15 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
     finally:
         log_file.close()
     trained = (ema if ema is not None else model).cpu()
+    refit = config.head_refit > 0
+    if refit:
+        trained = refit_on_training_images(trained, sampler.images, config.head_refit, config.seed)
     shipped = blend_with_bicubic(trained, config.blend_with_bicubic)
-    final_scores = validate(shipped, held_out) if shipped is not trained else history[-1] if history else {}
+    final_scores = (validate(shipped, held_out) if shipped is not trained or refit
+                    else history[-1] if history else {})
     final = save_restorer(shipped, config.output / FINAL, {**metadata, "step": step, "validation": history,
                                                           "blend_with_bicubic": config.blend_with_bicubic,
+                                                          "head_refit": config.head_refit,
                                                           "final_validation": {k: v for k, v in final_scores.items()
                                                                                if k != "step"}})
     log.info("wrote %s (blend %.2f with bicubic): validation %s", final, config.blend_with_bicubic, final_scores)
