@@ -151,6 +151,7 @@ def test_cosine_rate_falls_from_lr_to_a_tenth_and_ema_moves_toward_the_weights(t
     ("lr_schedule: step", "lr_schedule must be"),
     ("word_every: 0", "word_every must be at least 1"),
     ("device: gpu", "device must be 'cpu', 'cuda' or 'auto'"),
+    ("last_step: 9", "last_step must be between 1 and iterations"),
     ("grid_weight: -1", "grid_weight, context and head_refit must be >= 0"),
 ])
 def test_config_errors_name_the_key(tmp_path, change, message):

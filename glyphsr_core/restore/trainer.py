@@ -280,7 +280,8 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
     window: list[float] = []
     tick = time.monotonic()
     try:
-        while step < config.iterations:
+        stop = config.last_step or config.iterations
+        while step < stop:
             size = config.patch_size + 2 * config.context
             lr, hq, mask = (t.to(device) for t in sampler.patches(rng, config.patches, size))
             sr = model(lr)
@@ -319,14 +320,14 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
             window.append(loss.item())
             if progress is not None:
                 progress(step, config.iterations, {"loss": float(np.mean(window[-50:])), **terms})
-            if step % config.checkpoint_every == 0 or step == config.iterations:
+            if step % config.checkpoint_every == 0 or step == stop:
                 _save_state(state_path, model, ema, optimiser, step, rng, history)
                 elapsed = time.monotonic() - tick
                 log_file.write(json.dumps({"step": step, "loss": float(np.mean(window)), **terms,
                                            "steps_per_s": round(len(window) / max(elapsed, 1e-9), 3)}) + "\n")
                 log_file.flush()
                 window, tick = [], time.monotonic()
-            if step % config.validate_every == 0 or step == config.iterations:
+            if step % config.validate_every == 0 or step == stop:
                 scores = validate(judged, held_out)
                 history.append({"step": step, **scores})
                 log_file.write(json.dumps({"step": step, "validation": scores}) + "\n")
