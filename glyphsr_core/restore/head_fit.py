@@ -99,3 +99,51 @@ def refit_head(model: CompactSR, smooth: torch.Tensor, text: torch.Tensor, text_
     head.weight.copy_(solution[:-1].T.reshape(head.weight.shape).float())
     head.bias.copy_(solution[-1].float())
     return fitted.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Refit the head of an existing restorer file, with a train-restorer config's corpora and seed:
+
+        python -m glyphsr_core.restore.head_fit IN.safetensors OUT.safetensors --config configs/X.yaml --weight 16
+    """
+    import argparse
+    import logging
+
+    from .model_file import load_restorer, save_restorer
+    from .train_config import load_restorer_config
+    from .train_data import load_train_images
+    from .trainer import refit_on_training_images
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("source")
+    parser.add_argument("out")
+    parser.add_argument("--config", required=True, help="train-restorer config whose corpora (made if missing) and seed are used")
+    parser.add_argument("--weight", type=float, required=True, help="weight of the smooth images (the text images weigh 1)")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from .trainer import ensure_corpus
+
+    config = load_restorer_config(args.config)
+    for spec in config.corpora:
+        ensure_corpus(spec, config.size, config.fonts)
+    loaded = load_restorer(args.source)
+    if not isinstance(loaded.model, CompactSR):
+        raise SystemExit(f"{args.source}: only compact nets have a head to refit")
+    fitted = refit_on_training_images(loaded.model, load_train_images(config.corpora, lambda text: [1] * len(text)),
+                                      args.weight, config.seed)
+    kept = {k: v for k, v in loaded.metadata.items() if k not in ("architecture", "scale", "num_feat", "num_conv")}
+    import hashlib
+    from pathlib import Path
+
+    source_sha = hashlib.sha256(Path(args.source).read_bytes()).hexdigest()
+    save_restorer(fitted, args.out, {**kept, "head_refit": args.weight, "head_refit_source_sha256": source_sha,
+                                     "head_refit_config": str(args.config)})
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
