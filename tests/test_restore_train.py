@@ -151,6 +151,8 @@ def test_cosine_rate_falls_from_lr_to_a_tenth_and_ema_moves_toward_the_weights(t
     ("lr_schedule: step", "lr_schedule must be"),
     ("word_every: 0", "word_every must be at least 1"),
     ("device: gpu", "device must be 'cpu', 'cuda' or 'auto'"),
+    ("last_step: 9", "last_step must be between 1 and iterations"),
+    ("grid_weight: -1", "grid_weight, context and head_refit must be >= 0"),
 ])
 def test_config_errors_name_the_key(tmp_path, change, message):
     path = _tiny_config(tmp_path, "bad", 4)
@@ -173,8 +175,59 @@ def test_training_device_auto_follows_torch_and_cuda_without_one_is_a_clear_erro
 
 @pytest.mark.parametrize("name, schedule, ema, device", [("restore_x4.yaml", "constant", 0.0, "cpu"),
                                                          ("restore_x4_long.yaml", "cosine", 0.999, "cpu"),
-                                                         ("restore_x4_gpu.yaml", "cosine", 0.999, "auto")])
+                                                         ("restore_x4_gpu.yaml", "cosine", 0.999, "auto"),
+                                                         ("restore_x4_distil.yaml", "cosine", 0.0, "cpu")])
 def test_committed_restorer_configs_parse_as_the_card_describes(name, schedule, ema, device):
     config = load_restorer_config(Path(__file__).resolve().parent.parent / "configs" / name)
     assert (config.lr_schedule, config.ema, config.device) == (schedule, ema, device)
     assert [c.degradation for c in config.corpora] == ["bicubic", "realistic"] and config.validation.seed == 103
+
+
+@pytest.mark.slow
+def test_distillation_learns_a_teachers_output_with_replicated_borders(tmp_path):
+    """`teacher`: its outputs (whole image, edge-replicated borders) replace HQ; they are cached and recorded."""
+    import numpy as np
+    from PIL import Image
+
+    from glyphsr_core.restore import load_restorer, save_restorer
+    from glyphsr_core.restore.compact import CompactSR, blend_with_bicubic, init_as_bicubic
+    from glyphsr_core.restore.run import border_context, run_tiled
+    from glyphsr_core.training.restorer import FINAL, train_restorer
+
+    trained = CompactSR(num_feat=50, num_conv=2)
+    init_as_bicubic(trained, torch.Generator().manual_seed(0))
+    teacher_path = save_restorer(blend_with_bicubic(trained, 0.5), tmp_path / "teacher.safetensors")
+    extra = f"teacher: {teacher_path}\ngrid_weight: 1.0\ncontext: 4\nwords: 0\nctc_weight: 0.0\nhead_refit: 2.0"
+    result = train_restorer(load_restorer_config(_tiny_config(tmp_path, "distil", 2, extra)))
+    assert result.step == 2
+    cached = sorted((tmp_path / "distil" / "teacher_targets").glob("*.png"))
+    assert len(cached) == 2 * 5  # 5 training images, x4 and x8 inputs
+    from glyphsr_core.data.corpus import load_corpus
+
+    sample = load_corpus(tmp_path / "corpus_a")[0]
+    lq = torch.from_numpy(np.asarray(Image.open(sample.lq_paths[4]).convert("RGB"), dtype=np.float32) / 255)
+    teacher = load_restorer(teacher_path).model
+    expected = run_tiled(teacher, lq.permute(2, 0, 1)[None], 4, 4096, 32, border=border_context(teacher, 32))[0]
+    got = torch.from_numpy(np.asarray(Image.open(cached[0]), dtype=np.float32) / 255).permute(2, 0, 1)
+    assert (got - expected).abs().max() <= 1 / 255 + 1e-6
+    final = load_restorer(tmp_path / "distil" / FINAL)
+    assert "teacher_sha256" in final.metadata and final.metadata["head_refit"] == 2.0
+    state = torch.load(tmp_path / "distil" / "state.pt", weights_only=True)["model"]
+    weights = final.model.state_dict()
+    last = f"body.{len(final.model.body) - 1}.weight"
+    assert all(torch.equal(weights[k], state[k]) for k in state if not k.startswith(last[:-6]))
+    assert not torch.equal(weights[last], state[last])  # the refit changed the head only
+
+
+def test_grid_loss_is_zero_for_bicubic_and_sees_a_phase_pattern():
+    from glyphsr_core.restore.compact import CompactSR, init_as_bicubic
+    from glyphsr_core.training.restorer import grid_loss
+
+    net = CompactSR(num_feat=48, num_conv=1)
+    init_as_bicubic(net, torch.Generator().manual_seed(0))
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = net(x)[..., 8:-8, 8:-8]
+    assert grid_loss(out, out).item() == 0.0
+    pattern = (torch.arange(out.shape[-1]) % 4 == 1).float() * 0.02
+    assert grid_loss(out + pattern, out).item() > 0.002

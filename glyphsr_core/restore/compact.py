@@ -152,3 +152,57 @@ def blend_with_bicubic(model: CompactSR, alpha: float) -> CompactSR:
             o.weight[nf_a:, nf_a:] = b.weight
             o.bias.copy_(torch.cat([a.bias, b.bias]))
     return out.eval()
+
+
+@torch.no_grad()
+def split_bicubic_blend(model: CompactSR, tolerance: float = 1e-7) -> tuple[CompactSR, CompactSR] | None:
+    """Undo `blend_with_bicubic`'s folding for speed: (trained part, bicubic part) with
+    `model(x) == trained(x) + bicubic(x) - nearest(x)`, or None when `model` is not such a blend.
+
+    The bicubic half only copies its carriers through the middle layers (1x1 identities, slope 1), so
+    it is rebuilt with one middle conv; the pair then costs about half of the folded net (a teacher's
+    outputs for distillation are made this way).
+    """
+    s, c = model.scale, model.channels
+    carriers = c * s * s
+    nf_a = model.num_feat - carriers
+    if nf_a < 1 or model.num_conv < 2:
+        return None
+    convs = [m for m in model.body if isinstance(m, nn.Conv2d)]
+    prelus = [m for m in model.body if isinstance(m, nn.PReLU)]
+    for conv in convs[1:-1]:
+        if conv.weight[:nf_a, nf_a:].abs().max() > tolerance or conv.weight[nf_a:, :nf_a].abs().max() > tolerance:
+            return None
+    identity = torch.zeros(carriers, carriers, 3, 3)
+    identity[torch.arange(carriers), torch.arange(carriers), 1, 1] = 1.0
+    for conv in convs[2:-1]:
+        if (conv.weight[nf_a:, nf_a:] - identity).abs().max() > tolerance or conv.bias[nf_a:].abs().max() > tolerance:
+            return None
+    for prelu in prelus[1:]:
+        if (prelu.weight[nf_a:] - 1.0).abs().max() > tolerance:
+            return None
+    trained = CompactSR(num_feat=nf_a, num_conv=model.num_conv, scale=s, channels=c)
+    for src, dst in zip(model.body, trained.body):
+        if isinstance(dst, nn.PReLU):
+            dst.weight.copy_(src.weight[:nf_a])
+        elif dst is trained.body[0]:
+            dst.weight.copy_(src.weight[:nf_a])
+            dst.bias.copy_(src.bias[:nf_a])
+        elif dst is trained.body[-1]:
+            dst.weight.copy_(src.weight[:, :nf_a])
+            dst.bias.copy_(src.bias)
+        else:
+            dst.weight.copy_(src.weight[:nf_a, :nf_a])
+            dst.bias.copy_(src.bias[:nf_a])
+    bicubic = CompactSR(num_feat=carriers, num_conv=1, scale=s, channels=c)
+    b_convs = [m for m in bicubic.body if isinstance(m, nn.Conv2d)]
+    b_prelus = [m for m in bicubic.body if isinstance(m, nn.PReLU)]
+    b_convs[0].weight.copy_(convs[0].weight[nf_a:])
+    b_convs[0].bias.copy_(convs[0].bias[nf_a:])
+    b_prelus[0].weight.copy_(prelus[0].weight[nf_a:])
+    b_convs[1].weight.copy_(convs[1].weight[nf_a:, nf_a:])
+    b_convs[1].bias.copy_(convs[1].bias[nf_a:])
+    b_prelus[1].weight.copy_(prelus[1].weight[nf_a:])
+    b_convs[2].weight.copy_(convs[-1].weight[:, nf_a:])
+    b_convs[2].bias.zero_()
+    return trained.eval(), bicubic.eval()

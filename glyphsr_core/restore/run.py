@@ -1,5 +1,9 @@
 """Run a restorer on images of any size: x8 and x2 from an x4 net, tiles with context margins
 (`glyphsr_core.tiling.context`), so memory is bounded by the tile size, never by the image.
+
+The image's true borders (not the tiles' inner borders) are first extended by the net's receptive
+field with edge-replicated pixels, and that part of the output is cropped away: a net whose
+convolutions pad with zeros otherwise sees black beyond the edge and draws a dark frame.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from PIL import Image
 from .. import defaults
 from ..errors import InvalidInputError
 from ..tiling.context import run_tiled
+from .compact import CompactSR
 
 SUPPORTED_SCALES = (2, 4, 8)
 MAX_SIDE = 16384
@@ -20,6 +25,17 @@ MAX_SIDE = 16384
 
 class RestoreInputError(InvalidInputError):
     """An image or setting the restorer cannot work with; the message names it."""
+
+
+def border_context(model: torch.nn.Module, context_margin: int) -> int:
+    """Input pixels of edge-replicated context added beyond the image's true borders.
+
+    A compact net's receptive field is known (one pixel per 3x3 conv); for other architectures the
+    tile margin (`context_margin // 2`) is what the tiler gives every inner edge, so the borders get as much.
+    """
+    if isinstance(model, CompactSR):
+        return model.num_conv + 2
+    return context_margin // 2
 
 
 def check_image_size(height: int, width: int, scale: int) -> None:
@@ -43,8 +59,11 @@ def resize_bchw(images: torch.Tensor, size: tuple[int, int], method: Image.Resam
 
 def restore(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale: int, *, tile: int = defaults.RESTORE_TILE,
             context_margin: int = defaults.RESTORE_CONTEXT_MARGIN, on_tile: Callable[[int, int], None] | None = None,
-            check_cancel: Callable[[], None] | None = None) -> torch.Tensor:
+            check_cancel: Callable[[], None] | None = None, border: int | None = None) -> torch.Tensor:
     """Upscale (B, 3, H, W) images by `scale` with a `net_scale` network.
+
+    `border`: edge-replicated context beyond the true borders, in input pixels (default: the net's
+    receptive field, `border_context`; 0 = the net's own zero padding, as ComfyUI's upscale node runs it).
 
     Larger than the net (x8 from x4): the input is first enlarged with bicubic by scale / net_scale
     (the bundled net was trained on such inputs, measured better than running it twice). Smaller
@@ -59,7 +78,9 @@ def restore(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale:
             raise RestoreInputError(f"x{scale} cannot be made from this x{net_scale} model")
         pre = scale // net_scale
         images = resize_bchw(images, (height * pre, width * pre), Image.Resampling.BICUBIC)
-    out = run_tiled(model, images, net_scale, tile, context_margin, on_tile, check_cancel)
+    if border is None:
+        border = border_context(model, context_margin)
+    out = run_tiled(model, images, net_scale, tile, context_margin, on_tile, check_cancel, border)
     if scale < net_scale:
         out = resize_bchw(out, (height * scale, width * scale), Image.Resampling.BOX)
     return out

@@ -54,13 +54,20 @@ def plan_tiles(height: int, width: int, tile: int, context_margin: int) -> list[
 @torch.no_grad()
 def run_tiled(model: torch.nn.Module, images: torch.Tensor, net_scale: int, tile: int, context_margin: int,
               on_tile: Callable[[int, int], None] | None = None,
-              check_cancel: Callable[[], None] | None = None) -> torch.Tensor:
+              check_cancel: Callable[[], None] | None = None, border: int = 0) -> torch.Tensor:
     """(B, 3, H, W) in 0..1 -> (B, 3, H*s, W*s), clamped; the output lives on the input's device.
 
-    `check_cancel` is called before each tile (it raises to stop); `on_tile(done, total)` after each.
+    `border` > 0: the image is extended by that many edge-replicated pixels on each side and tiles
+    that touch a true border read that context too (the tile plan, and so the tile count, are those
+    of the unextended image). `check_cancel` is called before each tile (it raises to stop);
+    `on_tile(done, total)` after each.
     """
     batch, _, height, width = images.shape
     plans = plan_tiles(height, width, tile, context_margin)
+    if border < 0:
+        raise TilingError(f"border context must be >= 0, got {border}")
+    if border:
+        images = torch.nn.functional.pad(images, (border, border, border, border), mode="replicate")
     param = next(model.parameters(), None)
     device = param.device if param is not None else images.device
     dtype = param.dtype if param is not None else images.dtype
@@ -71,9 +78,15 @@ def run_tiled(model: torch.nn.Module, images: torch.Tensor, net_scale: int, tile
             check_cancel()
         ry0, ry1, rx0, rx1 = plan.read
         ky0, ky1, kx0, kx1 = plan.keep
+        if border:  # to padded coordinates; tiles on a true border read the replicated context too
+            ry0, ry1 = ry0 + (border if ry0 else 0), ry1 + border + (border if ry1 == height else 0)
+            rx0, rx1 = rx0 + (border if rx0 else 0), rx1 + border + (border if rx1 == width else 0)
+            ky0, ky1, kx0, kx1 = ky0 + border, ky1 + border, kx0 + border, kx1 + border
         piece = model(images[:, :, ry0:ry1, rx0:rx1].to(device=device, dtype=dtype))
         piece = piece[:, :, (ky0 - ry0) * s:(ky1 - ry0) * s, (kx0 - rx0) * s:(kx1 - rx0) * s]
-        out[:, :, ky0 * s:ky1 * s, kx0 * s:kx1 * s] = piece.clamp(0, 1).to(device=images.device, dtype=images.dtype)
+        oy, ox = (ky0 - border) * s, (kx0 - border) * s
+        out[:, :, oy:oy + (ky1 - ky0) * s, ox:ox + (kx1 - kx0) * s] = \
+            piece.clamp(0, 1).to(device=images.device, dtype=images.dtype)
         if on_tile is not None:
             on_tile(done, len(plans))
     return out

@@ -8,6 +8,7 @@ atomically; loading it uses `weights_only=True`, so it cannot run code.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -24,8 +25,11 @@ from torch.nn import functional as F
 
 from .. import defaults
 from ..errors import InvalidInputError
-from ..restore.compact import CompactSR, blend_with_bicubic, init_as_bicubic
-from ..restore.model_file import save_restorer
+from ..restore.compact import CompactSR, blend_with_bicubic, init_as_bicubic, split_bicubic_blend
+from ..restore.defects import phase_offsets
+from ..restore.model_file import load_restorer, save_restorer
+from ..restore.run import border_context
+from ..tiling.context import run_tiled
 from .restorer_config import CorpusSpec, RestorerTrainConfig
 from .restorer_data import Sampler, load_train_images
 from ..data.corpus import CorpusConfig, load_corpus, make_corpus
@@ -69,21 +73,34 @@ def edge_loss(sr: torch.Tensor, hq: torch.Tensor, weight: torch.Tensor | None = 
     return ((dx(sr) - dx(hq)).abs() * weight[..., :, 1:]).mean() + ((dy(sr) - dy(hq)).abs() * weight[..., 1:, :]).mean()
 
 
+def _inner(tensor: torch.Tensor, crop: int) -> torch.Tensor:
+    return tensor[..., crop:tensor.shape[-2] - crop, crop:tensor.shape[-1] - crop] if crop else tensor
+
+
+def grid_loss(sr: torch.Tensor, reference: torch.Tensor, scale: int = 4) -> torch.Tensor:
+    """Mean |per-phase high-pass offset| of `sr` beyond `reference`'s, per patch and channel: a net whose
+    sub-pixel phases sit at different levels draws a period-`scale` grid over flat areas; bicubic does not."""
+
+    return (phase_offsets(sr, scale) - phase_offsets(reference, scale)).abs().mean()
+
+
 def pixel_loss(sr: torch.Tensor, hq: torch.Tensor, lr: torch.Tensor, mask: torch.Tensor, anchor: CompactSR | None,
-               text_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+               text_weight: float, crop: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Weighted L1 and the weight map: toward HQ inside the words (grown by 4 px), outside them toward
     bicubic when an `anchor` (the bicubic-initialised net) is given.
 
     Corpus backgrounds carry pixel noise no network can predict; chasing it with L1 printed a faint grid
     over flat areas that OCR reads worse than bicubic's blur (measured: x4 F1 0.68 vs 0.84 at 500 steps).
-    Anchoring the background leaves the capacity for letters.
+    Anchoring the background leaves the capacity for letters. `crop` output pixels on each side (the
+    patch's extra context) are left out.
     """
-    grown = F.max_pool2d(mask, 9, stride=1, padding=4)
+    grown = _inner(F.max_pool2d(mask, 9, stride=1, padding=4), crop)
+    sr, hq = _inner(sr, crop), _inner(hq, crop)
     if anchor is None:
         weight = 1.0 + (text_weight - 1.0) * grown
         return ((sr - hq).abs() * weight).mean(), weight
     with torch.no_grad():
-        base = anchor(lr)
+        base = _inner(anchor(lr), crop)
     inside = (sr - hq).abs() * grown * text_weight
     outside = (sr - base).abs() * (1.0 - grown)
     return (inside + outside).mean(), grown
@@ -133,6 +150,72 @@ def validate(model: CompactSR, images: list[Any], scales: tuple[int, ...] = (4, 
     return scores
 
 
+class _SplitBlend(torch.nn.Module):
+    """A folded bicubic blend run as its two parts (`split_bicubic_blend`); `num_conv` keeps the whole's
+    receptive field for `border_context`."""
+
+    def __init__(self, whole: CompactSR, trained: CompactSR, bicubic: CompactSR) -> None:
+        super().__init__()
+        self.trained, self.bicubic, self.scale = trained, bicubic, whole.scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.trained(x) + self.bicubic(x) - F.interpolate(x, scale_factor=self.scale, mode="nearest")
+
+
+def teacher_targets(images: list[Any], teacher_path: Path, cache: Path, device: torch.device) -> None:
+    """Give every training image its teacher's output per input scale (what the student learns instead of HQ).
+
+    The teacher runs on the whole net input with edge-replicated borders, as `restore` runs it, so the
+    targets carry no frame and no tile seams. Outputs are cached as PNGs in `cache` (a resumed or
+    repeated run reads them back); 8-bit rounding is below what the losses resolve.
+    """
+    from PIL import Image
+
+
+    loaded = load_restorer(teacher_path)
+    teacher = loaded.model.eval()
+    if isinstance(teacher, CompactSR) and (parts := split_bicubic_blend(teacher)) is not None:
+        teacher = _SplitBlend(teacher, *parts)  # same outputs, about a third of the time
+    teacher = teacher.to(device)
+    border = border_context(loaded.model, 32)
+    cache.mkdir(parents=True, exist_ok=True)
+    made = 0
+    for index, image in enumerate(images):
+        image.targets = {}
+        for scale, lq in image.inputs.items():
+            path = cache / f"{index:05d}_x{scale}.png"
+            if path.is_file():
+                image.targets[scale] = np.asarray(Image.open(path).convert("RGB"))
+                continue
+            x = torch.from_numpy(np.array(lq)).permute(2, 0, 1)[None].float().div(255.0).to(device)
+            out = run_tiled(teacher, x, loaded.scale, 4096, 32, border=border)[0]
+            array = np.round(out.permute(1, 2, 0).cpu().numpy() * 255.0).astype(np.uint8)
+            partial = path.with_name(path.name + ".partial")
+            Image.fromarray(array).save(partial, format="PNG")
+            partial.replace(path)  # a run stopped mid-write leaves no truncated target behind
+            image.targets[scale] = array
+            made += 1
+        if made and index % 50 == 0:
+            log.info("teacher targets: %d / %d images", index + 1, len(images))
+
+
+REFIT_SMOOTH = (96, 40)   # smooth synthetic images for the head refit: count, side (LR px)
+REFIT_TEXT = 24           # training images, evenly spaced (each at its x4 and x8 inputs), whose own output the refit keeps
+
+
+def refit_on_training_images(model: CompactSR, images: list[Any], smooth_weight: float, seed: int) -> CompactSR:
+    """`head_fit.refit_head` on seeded smooth images and the first training images (whole, every input scale)."""
+    from .head_fit import refit_head, smooth_images  # head_fit is only needed after training
+
+    generator = torch.Generator().manual_seed(seed)
+    smooth = smooth_images(REFIT_SMOOTH[0], REFIT_SMOOTH[1], generator)
+    text = torch.stack([torch.from_numpy(np.array(lq)).permute(2, 0, 1).float().div(255.0)
+                        for image in images[:: max(1, len(images) // REFIT_TEXT)][:REFIT_TEXT]
+                        for _, lq in sorted(image.inputs.items())])
+    log.info("refitting the head: %d smooth images (weight %.1f), %d text inputs", len(smooth), smooth_weight, len(text))
+    return refit_head(model.eval(), smooth, text, smooth_weight=smooth_weight, generator=generator)
+
+
 def training_device(name: str) -> torch.device:
     """The device a run trains on: "auto" takes CUDA when torch sees one; "cuda" without one is an error."""
     if name == "auto":
@@ -175,24 +258,27 @@ def train_restorer(config: RestorerTrainConfig, *, resume: bool = False, max_min
     start_time = time.monotonic()
     run = _setup_restorer(config, resume)
     metadata = {"train_config": {k: str(v) for k, v in vars(config).items()}}
+    if config.teacher is not None:
+        metadata["teacher_sha256"] = hashlib.sha256(config.teacher.read_bytes()).hexdigest()
     log_file = (config.output / "log.jsonl").open("a", encoding="utf-8")
     run.model.train()
     window: list[float] = []
     tick = time.monotonic()
+    stop = config.last_step or config.iterations
     try:
-        while run.step < config.iterations:
+        while run.step < stop:
             loss, terms = _restorer_step(run)
             window.append(loss)
             if progress is not None:
                 progress(run.step, config.iterations, {"loss": float(np.mean(window[-50:])), **terms})
-            if run.step % config.checkpoint_every == 0 or run.step == config.iterations:
+            if run.step % config.checkpoint_every == 0 or run.step == stop:
                 run.save_state()
                 elapsed = time.monotonic() - tick
                 log_file.write(json.dumps({"step": run.step, "loss": float(np.mean(window)), **terms,
                                            "steps_per_s": round(len(window) / max(elapsed, 1e-9), 3)}) + "\n")
                 log_file.flush()
                 window, tick = [], time.monotonic()
-            if run.step % config.validate_every == 0 or run.step == config.iterations:
+            if run.step % config.validate_every == 0 or run.step == stop:
                 _validate_and_save(run, log_file, metadata)
             if max_minutes is not None and time.monotonic() - start_time > max_minutes * 60:
                 run.save_state()
@@ -218,7 +304,10 @@ def _setup_restorer(config: RestorerTrainConfig, resume: bool) -> _RestorerRun:
     if recogniser is not None:
         recogniser.module.to(device)
     encode = recogniser.encode if recogniser else (lambda text: [1] * len(text))
-    sampler = Sampler(load_train_images(config.corpora, encode), config.x8_fraction)
+    train_images = load_train_images(config.corpora, encode)
+    if config.teacher is not None:
+        teacher_targets(train_images, config.teacher, config.output / "teacher_targets", device)
+    sampler = Sampler(train_images, config.x8_fraction)
     held_out = load_corpus(config.validation.out)[: config.validate_images]
     torch.manual_seed(config.seed)
     model = CompactSR(config.num_feat, config.num_conv, scale=4)
@@ -250,12 +339,20 @@ def _setup_restorer(config: RestorerTrainConfig, resume: bool) -> _RestorerRun:
 def _restorer_step(run: _RestorerRun) -> tuple[float, dict[str, float]]:
     """One optimiser step on a batch of patches (+ word crops every `word_every` steps): (loss, terms)."""
     config, device, model = run.config, run.device, run.model
-    lr, hq, mask = (t.to(device) for t in run.sampler.patches(run.rng, config.patches, config.patch_size))
+    size = config.patch_size + 2 * config.context  # context: run by the net, left out of the losses
+    lr, hq, mask = (t.to(device) for t in run.sampler.patches(run.rng, config.patches, size))
     sr = model(lr)
-    pixel, weight = pixel_loss(sr, hq, lr, mask, run.anchor, config.text_mask_weight)
-    edge = edge_loss(sr, hq, weight if run.anchor is not None else None)
+    crop = config.context * model.scale
+    pixel, weight = pixel_loss(sr, hq, lr, mask, run.anchor, config.text_mask_weight, crop)
+    edge = edge_loss(_inner(sr, crop), _inner(hq, crop), weight if run.anchor is not None else None)
     loss = pixel + config.edge_weight * edge
     terms = {"pixel": pixel.item(), "edge": edge.item()}
+    if config.grid_weight > 0:
+        with torch.no_grad():
+            reference = _inner(run.anchor(lr), crop) if run.anchor is not None else _inner(hq, crop)
+        grid = grid_loss(_inner(sr, crop), reference, model.scale)
+        loss = loss + config.grid_weight * grid
+        terms["grid"] = grid.item()
     crops = [c.to(device) for c in run.sampler.words(run.rng, config.words)] if run.step % config.word_every == 0 else []
     if crops:
         outputs = [model(c.lr[None])[0] for c in crops]
@@ -294,10 +391,15 @@ def _save_final(run: _RestorerRun, metadata: dict) -> Path:
     """The shipped net (the judged one, optionally blended with bicubic) as `FINAL`, with its scores."""
     config, history = run.config, run.history
     trained = run.judged.cpu()
+    refit = config.head_refit > 0
+    if refit:
+        trained = refit_on_training_images(trained, run.sampler.images, config.head_refit, config.seed)
     shipped = blend_with_bicubic(trained, config.blend_with_bicubic)
-    final_scores = validate(shipped, run.held_out) if shipped is not trained else history[-1] if history else {}
+    final_scores = (validate(shipped, run.held_out) if shipped is not trained or refit
+                    else history[-1] if history else {})
     final = save_restorer(shipped, config.output / FINAL, {**metadata, "step": run.step, "validation": history,
                                                           "blend_with_bicubic": config.blend_with_bicubic,
+                                                          "head_refit": config.head_refit,
                                                           "final_validation": {k: v for k, v in final_scores.items()
                                                                                if k != "step"}})
     log.info("wrote %s (blend %.2f with bicubic): validation %s", final, config.blend_with_bicubic, final_scores)

@@ -50,6 +50,12 @@ class RestorerTrainConfig:
     validate_every: int = 500
     validate_images: int = 20
     device: str = "cpu"             # "cuda" or "auto" (cuda when present) for long runs; validation OCR stays on the CPU
+    teacher: Path | None = None     # distil: a restorer file whose output (edge-replicated borders) replaces HQ as the target
+    grid_weight: float = 0.0        # penalty on per-phase offsets of the output's high-pass vs bicubic's (the period-4 grid)
+    context: int = 0                # LR pixels of real context around each patch, run but left out of the losses
+    last_step: int | None = None    # stop after this step although the rate schedule spans `iterations` (the file is written there)
+    head_refit: float = 0.0         # > 0: after the last step, refit the last conv (ridge, closed form): bicubic on smooth
+                                    # synthetic images with this weight, the net's own output on training images (weight 1)
 
 
 def _corpus(entry: Any, where: str, base: Path) -> CorpusSpec:
@@ -91,6 +97,9 @@ def load_restorer_config(path: str | Path, overrides: dict[str, Any] | None = No
     values["corpora"] = tuple(_corpus(e, f"{path}: corpora[{i}]", base) for i, e in enumerate(raw["corpora"]))
     values["validation"] = _corpus(raw["validation"], f"{path}: validation", base)
     values["fonts"] = (base / str(raw["fonts"])) if raw.get("fonts") else None
+    if raw.get("teacher"):
+        teacher = Path(str(raw["teacher"]))
+        values["teacher"] = teacher if teacher.is_absolute() else base / teacher
     config = RestorerTrainConfig(**values)
     positive = ("iterations", "patches", "patch_size", "checkpoint_every", "validate_every", "validate_images", "num_feat", "num_conv",
                 "word_every")
@@ -109,6 +118,10 @@ def load_restorer_config(path: str | Path, overrides: dict[str, Any] | None = No
         raise InvalidInputError(f"{path}: device must be 'cpu', 'cuda' or 'auto', got {config.device!r}")
     if config.background not in ("bicubic", "hq"):
         raise InvalidInputError(f"{path}: background must be 'bicubic' or 'hq', got {config.background!r}")
+    if config.last_step is not None and not 1 <= config.last_step <= config.iterations:
+        raise InvalidInputError(f"{path}: last_step must be between 1 and iterations ({config.iterations}), got {config.last_step}")
+    if config.grid_weight < 0 or config.context < 0 or config.head_refit < 0:
+        raise InvalidInputError(f"{path}: grid_weight, context and head_refit must be >= 0")
     if config.size % 8:
         raise InvalidInputError(f"{path}: size must be a multiple of 8, got {config.size}")
     return config

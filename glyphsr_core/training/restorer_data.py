@@ -29,6 +29,10 @@ class TrainImage:
     mask: np.ndarray                    # H x W float32 in {0, 1}: word quads
     words: list[tuple[list[int], tuple[int, int, int, int]]]  # (CTC ids, HQ box x0, y0, x1, y1)
     weight: float
+    targets: dict[int, np.ndarray] | None = None  # scale -> a teacher's H x W x 3 uint8 output, used in place of `hq`
+
+    def target(self, scale: int) -> np.ndarray:
+        return self.hq if self.targets is None else self.targets[scale]
 
 
 def load_train_images(specs: Sequence[CorpusSpec], encode: Callable[[str], list[int] | None],
@@ -36,7 +40,7 @@ def load_train_images(specs: Sequence[CorpusSpec], encode: Callable[[str], list[
     """Read every sample of the corpora; words the recogniser's alphabet cannot spell are left out."""
     images = []
     for spec in specs:
-        samples = load_corpus(spec.out)
+        samples = load_corpus(spec.out)[: spec.n]  # a larger folder made for another run: its first n
         for sample in samples:
             hq = np.asarray(Image.open(sample.hq_path).convert("RGB"))
             height, width = hq.shape[:2]
@@ -90,11 +94,15 @@ class Sampler:
         return 8 if rng.random() < self.x8_fraction else 4
 
     def patches(self, rng: np.random.Generator, count: int, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(LR, HQ, mask) batches; three in four patches are centred near a word."""
+        """(LR, HQ, mask) batches; three in four patches are centred near a word.
+
+        HQ is the image's target for the input's scale: the ground truth, or a teacher's output.
+        """
         lrs, hqs, masks = [], [], []
         for _ in range(count):
             image = self.images[rng.choice(len(self.images), p=self.probabilities)]
-            lq = image.inputs[self._input_scale(rng)]
+            scale = self._input_scale(rng)
+            lq = image.inputs[scale]
             lh, lw = lq.shape[:2]
             if image.words and rng.random() < 0.75:
                 _, (x0, y0, x1, y1) = image.words[rng.integers(len(image.words))]
@@ -105,7 +113,7 @@ class Sampler:
                 top, left = int(rng.integers(0, lh - size + 1)), int(rng.integers(0, lw - size + 1))
             s = NET_SCALE
             lrs.append(_tensor(lq[top:top + size, left:left + size]))
-            hqs.append(_tensor(image.hq[top * s:(top + size) * s, left * s:(left + size) * s]))
+            hqs.append(_tensor(image.target(scale)[top * s:(top + size) * s, left * s:(left + size) * s]))
             masks.append(torch.from_numpy(image.mask[top * s:(top + size) * s, left * s:(left + size) * s].copy()))
         return torch.stack(lrs), torch.stack(hqs), torch.stack(masks)[:, None]
 
@@ -116,14 +124,15 @@ class Sampler:
         for _ in range(count):
             image = self.images[self.with_words[rng.integers(len(self.with_words))]]
             ids, (x0, y0, x1, y1) = image.words[rng.integers(len(image.words))]
-            lq = image.inputs[self._input_scale(rng)]
+            scale = self._input_scale(rng)
+            lq = image.inputs[scale]
             lh, lw = lq.shape[:2]
             s = NET_SCALE
             lx0, ly0 = max(0, x0 // s - WORD_CONTEXT), max(0, y0 // s - WORD_CONTEXT)
             lx1, ly1 = min(lw, -(-x1 // s) + WORD_CONTEXT), min(lh, -(-y1 // s) + WORD_CONTEXT)
             crops.append(WordCrop(
                 lr=_tensor(lq[ly0:ly1, lx0:lx1]),
-                hq=_tensor(image.hq[ly0 * s:ly1 * s, lx0 * s:lx1 * s]),
+                hq=_tensor(image.target(scale)[ly0 * s:ly1 * s, lx0 * s:lx1 * s]),
                 box=(x0 - lx0 * s, y0 - ly0 * s, x1 - lx0 * s, y1 - ly0 * s),
                 ids=ids,
             ))
