@@ -124,7 +124,7 @@ def run_keep_words(image, reference, text, *, reference_name: str, mode: str, ro
     return (out.to(output_device()), format_guard_report([r.report for r in results]), masks.to(output_device()))
 
 
-def sampling_inputs(rounds_default: int) -> dict:
+def sampling_inputs() -> dict:
     """The optional re-sampling inputs (the diffusion graphs connect them)."""
     return {
         "model": ("MODEL", {"tooltip": "The diffusion model for re-sampling (optional)."}),
@@ -160,7 +160,7 @@ class KeepWords:
 
     @classmethod
     def INPUT_TYPES(cls):
-        optional = sampling_inputs(0)
+        optional = sampling_inputs()
         optional["rounds"] = ("INT", {"default": 0, "min": 0, "max": 10, "tooltip": (
             "Re-sample rounds per wrong word before the reference repairs (needs model, vae, text_positive and "
             "text_negative connected).")})

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import comfy.samplers
 import torch
 
-from ..glyphsr_core.guard import CHANGED_WORDS, COLOR_METHODS
-from .keep_words import run_keep_words
+from ..glyphsr_core.guard import CHANGED_WORDS
+from .keep_words import run_keep_words, sampling_inputs
 from .ocr import TEXT_TYPE
 from .runtime import CATEGORY
 
@@ -20,8 +19,9 @@ class TextGuard:
         "pairs its words with the guidance words by place, and for every word changed, lost or invented "
         "re-samples that word's box (with model, vae and the text prompt pair connected: a new seed and a "
         "stronger text CFG each round), then, if still wrong, repairs it from the fallback (the Text Restore "
-        "result): its letters under the result's fine detail, sharpened, or as they are, feathered and colour matched. Pixels outside the repaired boxes stay identical; "
-        "a result that would read worse is not used. Without model inputs it only composites."
+        "result): its letters under the result's fine detail, sharpened, or as they are, feathered and colour "
+        "matched. Pixels outside the repaired boxes stay identical; a result that would read worse is not used. "
+        "Without model inputs it only repairs from the fallback."
     )
 
     @classmethod
@@ -40,23 +40,7 @@ class TextGuard:
                 "dilation": ("INT", {"default": 8, "min": 0, "max": 128, "tooltip": (
                     "How far (pixels) a repair reaches beyond the word box; the edge fades over its outer half.")}),
             },
-            "optional": {
-                "model": ("MODEL", {"tooltip": "The diffusion model for re-sampling."}),
-                "vae": ("VAE", {"tooltip": "The VAE of that model."}),
-                "text_positive": ("CONDITIONING", {"tooltip": "Text prompt (the words to restore)."}),
-                "text_negative": ("CONDITIONING", {"tooltip": "Negative prompt of the text pair."}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xffffffffffffffff, "control_after_generate": True, "tooltip": (
-                    "Round r of batch item i uses seed + r + 1000 * i.")}),
-                "steps": ("INT", {"default": 20, "min": 1, "max": 1000}),
-                "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
-                                  "tooltip": "Text CFG; round r uses cfg x (1 + 0.25 r)."}),
-                "sampler_name": (comfy.samplers.KSampler.SAMPLERS, {"default": "euler"}),
-                "scheduler": (comfy.samplers.KSampler.SCHEDULERS,),
-                "denoise": ("FLOAT", {"default": 0.75, "min": 0.01, "max": 1.0, "step": 0.01,
-                                      "tooltip": "How much of each word box is re-drawn."}),
-                "color_match": (list(COLOR_METHODS), {"default": "wavelet", "tooltip": (
-                    "How the pasted fallback takes the result's colours ('none': raw fallback pixels).")}),
-            },
+            "optional": sampling_inputs(),
         }
 
     RETURN_TYPES = ("IMAGE", "STRING", "MASK")

@@ -7,17 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import comfy.model_management as mm
-from test_guard_node import ToyPatcher, ToyVAE, comfy_image, cond, f1, noise_like
-from glyphsr_core.guard import ocr_reader
-
-
-@pytest.fixture(scope="module")
-def words():
-    clean = comfy_image([["OPEN", "DAILY"], ["FRESH"]])
-    reader = ocr_reader()
-    guidance = reader(clean[0].movedim(-1, 0))
-    assert len(guidance.regions) == 3
-    return clean, guidance, reader
+from test_guard_node import ToyPatcher, ToyVAE, cond, f1, noise_like, words  # noqa: F401 (words: a fixture)
 
 
 @pytest.fixture
