@@ -85,7 +85,8 @@ def repairs_of(result: FidelityResult) -> list[WordRepair]:
     return repairs
 
 
-def _inside(box: Box | None, point_box: Box | None) -> bool:
+def centre_inside(box: Box | None, point_box: Box | None) -> bool:
+    """Whether the centre of `point_box` lies inside `box`."""
     if box is None or point_box is None:
         return False
     cx, cy = (point_box[0] + point_box[2]) / 2, (point_box[1] + point_box[3]) / 2
@@ -98,7 +99,7 @@ def reading_of(word: WordRepair, result: FidelityResult) -> tuple[str, str | Non
         outcome = result.outcomes[word.guidance_index]
         return outcome.status, outcome.found and outcome.found.text
     for outcome in result.outcomes:
-        if outcome.status == INVENTED and _inside(word.box, outcome.found.box):
+        if outcome.status == INVENTED and centre_inside(word.box, outcome.found.box):
             return INVENTED, outcome.found.text
     return KEPT, None  # the invented word is gone
 

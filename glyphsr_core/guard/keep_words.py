@@ -26,8 +26,8 @@ from ..sampling.colorfix import match_reference
 from ..errors import InvalidInputError
 from ..text.fidelity import DEFAULT_MIN_OVERLAP, INVENTED, KEPT, FidelityResult, compare_words
 from ..types import OcrResult
-from .core import (COLOR_METHODS, GuardResult, Reader, Resampler, blend_window, repairs_of, reading_of,
-                   resample_round, resample_window)
+from .core import (COLOR_METHODS, GuardResult, Reader, Resampler, blend_window, centre_inside, reading_of,
+                   repairs_of, resample_round, resample_window)
 from .masks import mask_crop, word_mask
 from .repairs import LADDER, Rung, repair_patch
 from .report import COMPOSITED, RESAMPLED, UNPLACED, GuardReport, WordRepair
@@ -140,6 +140,15 @@ class _Repair:
         return [w for w in self.report.words
                 if wanted(w) and w.box is not None and reading_of(w, self.result)[0] != KEPT]
 
+    def new_inventions(self) -> list[WordRepair]:
+        """Invented words in the latest reading away from every word under repair (a repair of one word can
+        make the OCR read a fragment beside it); each becomes a word to repair."""
+        boxes = [w.box for w in self.report.words if w.box is not None]
+        return [WordRepair(expected=None, found=o.found.text, status=INVENTED, box=o.found.box)
+                for o in self.result.outcomes
+                if o.status == INVENTED and o.found.box is not None
+                and not any(centre_inside(box, o.found.box) for box in boxes)]
+
     def resample(self, resampler: Resampler, rounds: int, dilation: int, align: int) -> None:
         for index in range(rounds):
             if not self.pending:
@@ -194,6 +203,11 @@ def keep_words(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult
     failed = list(state.pending)
     state.pending = state.still_wrong(wanted)
     if any(w not in failed for w in state.pending):  # a repair beside a fixed word changed how it reads
+        state.climb(dilation, color_method)
+    newcomers = state.new_inventions()  # words a repair made the OCR read where the guidance has none
+    if newcomers:
+        state.report.words.extend(newcomers)
+        state.pending = newcomers
         state.climb(dilation, color_method)
     return state.finish()
 
