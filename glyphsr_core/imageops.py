@@ -55,6 +55,20 @@ def open_image_file(path: Path) -> Image.Image:
         image.load()
     except (UnidentifiedImageError, OSError) as exc:
         raise ImageInputError(f"cannot decode {path} as an image: {exc}") from exc
+    return upright_8bit(image)
+
+
+def upright_8bit(image: Image.Image) -> Image.Image:
+    """The image as it is meant to be seen: EXIF orientation applied (a phone photo upright) and
+    16-bit grey scaled to 8 bits (Pillow's own conversion clips it at 255: a white picture)."""
+    from PIL import ImageOps
+
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode != "I" or values.max(initial=0) > 255:  # 16-bit content
+            values = values / 257.0
+        image = Image.fromarray(np.clip(values + 0.5, 0, 255).astype(np.uint8), mode="L")
     return image
 
 
