@@ -44,6 +44,8 @@ def test_upscale_without_base_runs_text_restore_and_reports_the_words(tmp_path, 
     report = json.loads((tmp_path / "out" / "sign_x4_report.json").read_text())
     assert report["stage"].startswith("text restore only") and report["restorer"] == str(bicubic_file)
     assert {"GRAND", "HOTEL"} <= {r["text"] for r in report["ocr"]["regions"]}
+    words = [r["text"] for r in report["ocr"]["regions"]]
+    assert f"words: {' | '.join(words)}" in done.stdout  # where one word ends stays visible
 
 
 def test_upscale_without_base_names_a_missing_restorer_file_and_writes_nothing(tmp_path, small_sign):

@@ -167,7 +167,7 @@ def _run_restore_only(args: argparse.Namespace, image) -> int:
         "stage": "text restore only (no --base)", "restorer": str(loaded.path), "ocr": words.to_dict(),
         "ocr_dropped": [d.to_dict() for d in dropped], "settings": _settings(args)})
     print(f"{restored.width}x{restored.height} -> {args.out} (Text Restore; add --base for the diffusion stages)")
-    print(f"words: {words.text or '(none)'}")
+    print(f"words: {' | '.join(r.text for r in words.regions) or '(none)'}")
     print(f"report: {report_path}")
     return 0
 
@@ -284,7 +284,7 @@ def _save(args: argparse.Namespace, result, guard_report) -> int:
         report["guard"] = guard_report.to_dict()
     report_path = _write_report(args, report)
     print(f"{result.image.width}x{result.image.height} -> {args.out}")
-    print(f"words: {result.ocr.text or '(none)'}; {prompts.summary()}")
+    print(f"words: {' | '.join(r.text for r in result.ocr.regions) or '(none)'}; {prompts.summary()}")
     print(f"schedule: {result.schedule}")
     if guard_report is not None:
         from ..guard.report import format_guard_report  # guard imports torch: not for --help
