@@ -82,7 +82,7 @@ def looks(args: argparse.Namespace) -> None:
 
 def quality(args: argparse.Namespace) -> None:
     from glyphsr_core.data.corpus import load_corpus
-    from glyphsr_core.metrics import WordCounts, word_counts
+    from glyphsr_core.text.metrics import WordCounts, word_counts
 
     readers = {}
     for name in args.ocr.split(","):

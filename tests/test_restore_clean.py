@@ -11,6 +11,7 @@ Pillow's bicubic of the same synthetic images, in 8-bit levels:
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -67,9 +68,14 @@ def test_no_frame_on_the_edges(outputs, name):
     assert frame_measure(out, bicubic) <= FRAME_TOLERANCE, f"{name}: edge-band offsets vs bicubic {offsets} levels"
 
 
-@pytest.mark.xfail(strict=True, reason="the shipped blend still draws a 4-px grid (3.6-4.5 levels); both grid-free "
-                   "candidates (distilled, refit head) read 0.03 worse at x8, so it stays: README, Text Restore card")
-@pytest.mark.parametrize("name", list(_images()))
+GRID_STAYS = pytest.mark.xfail(strict=True, reason=(
+    "the shipped net's grid is replaced by bicubic only where the input is flat or a clean gradient "
+    "(below a level of detail): curved shading and grain keep the net's output, because its small changes "
+    "near letters help OCR (a wider blend read 0.005-0.018 worse); a grid-free file is the way on"))
+
+
+@pytest.mark.parametrize("name", [n if n in ("flat blue", "flat light", "gradient") else
+                                  pytest.param(n, marks=GRID_STAYS) for n in _images()])
 def test_no_grid_over_flat_and_smooth_areas(outputs, name):
     out, bicubic = outputs[name]
     ours, theirs = grid_measure(out, 4), grid_measure(bicubic, 4)
@@ -93,7 +99,7 @@ def test_zero_padding_makes_the_frame_and_the_runner_does_not(bundled):
     """The raw net (as ComfyUI's own upscale node runs it) vs our runner's replicated borders."""
     image = _images()["flat light"]
     bicubic = _bicubic(image)
-    raw = restore(bundled.model, bundled.scale, image, 4, border=0)
+    raw = run_tiled(bundled.model, image, 4, tile=512, context_margin=32, border=0)
     padded = restore(bundled.model, bundled.scale, image, 4)
     assert frame_measure(padded, bicubic) < frame_measure(raw, bicubic)
     assert border_context(bundled.model, 32) == bundled.model.num_conv + 2
@@ -144,3 +150,20 @@ def test_head_refit_removes_a_phase_grid_and_keeps_the_rest():
     assert list(fitted.state_dict()) == list(net.state_dict())
     assert all(torch.equal(a, b) for (k, a), b in zip(net.state_dict().items(), fitted.state_dict().values())
                if not k.startswith(f"body.{len(net.body) - 1}."))
+
+
+def test_letters_keep_the_nets_output_and_smooth_areas_become_bicubic(bundled):
+    """The smooth-area blend only replaces what the net adds to flat and gradient areas (its grid):
+    on and around the letters the node's result is the net's."""
+    from textimages import render_words
+
+    sign, _ = render_words([["OPEN"]], size=(96, 40), font_size=20, origin=(8, 8))
+    image = torch.from_numpy(np.asarray(sign, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+    image[..., 30:, :] = image[..., 30:, :].mean()  # a flat strip below the word
+    net = run_tiled(bundled.model, image, 4, tile=512, context_margin=32, border=border_context(bundled.model, 32))
+    node = restore(bundled.model, bundled.scale, image, 4)
+    changed = (net - _bicubic(image)).abs().mean(dim=1) * 255 > 10  # where the net sharpened the letters
+    assert changed[:, 40:104].float().mean() > 0.05 and changed[:, 136:].sum() == 0
+    assert torch.allclose(node[:, :, changed[0]], net[:, :, changed[0]], atol=1e-6)
+    flat = (slice(None), slice(None), slice(144, 160), slice(16, 360))
+    assert (node[flat] - _bicubic(image)[flat]).abs().max() < 1e-6

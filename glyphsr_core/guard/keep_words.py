@@ -141,13 +141,13 @@ class _Repair:
                 if wanted(w) and w.box is not None and reading_of(w, self.result)[0] != KEPT]
 
     def new_inventions(self) -> list[WordRepair]:
-        """Invented words in the latest reading away from every word under repair (a repair of one word can
-        make the OCR read a fragment beside it); each becomes a word to repair."""
-        boxes = [w.box for w in self.report.words if w.box is not None]
+        """Invented words in the latest reading that were not there at first (a repair of one word can make
+        the OCR read a fragment beside or inside it); each becomes a word to repair."""
+        known = [w.box for w in self.report.words if w.status == INVENTED and w.box is not None]
         return [WordRepair(expected=None, found=o.found.text, status=INVENTED, box=o.found.box)
                 for o in self.result.outcomes
                 if o.status == INVENTED and o.found.box is not None
-                and not any(centre_inside(box, o.found.box) for box in boxes)]
+                and not any(centre_inside(box, o.found.box) for box in known)]
 
     def resample(self, resampler: Resampler, rounds: int, dilation: int, align: int) -> None:
         for index in range(rounds):
