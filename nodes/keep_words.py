@@ -14,7 +14,8 @@ from .runtime import CATEGORY, check_interrupt, output_device, progress_bar
 
 #: seeds of batch item i start at seed + i * SEED_STRIDE, so items never share a re-sample's noise
 SEED_STRIDE = 1000
-#: OCR passes per image beyond the re-sample rounds: the first reading and, at most, two per rung
+#: progress steps per image beyond the re-sample rounds: the first reading and two per rung of one
+#: climb (a second climb, when one is needed, runs inside the last steps; the bar is filled at the end)
 LADDER_PASSES = 1 + 2 * 5
 SAMPLING_INPUTS = ("model", "vae", "text_positive", "text_negative")
 

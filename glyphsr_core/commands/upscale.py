@@ -17,7 +17,6 @@ report under "guard").
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -148,21 +147,14 @@ def _settings(args: argparse.Namespace) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")}
 
 
-def _write_report(args: argparse.Namespace, report: dict) -> Path:
-    report_path = args.out.with_name(f"{args.out.stem}_report.json")
-    report_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    return report_path
-
-
 def _run_restore_only(args: argparse.Namespace, image) -> int:
     from .. import method
 
     restored, loaded = method.text_restore(image, args.scale, args.restorer, tile=args.tile,
                                            context_margin=args.tile_overlap)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    restored.save(args.out)
+    save_atomically(restored, args.out)
     words, dropped = method.read_words(restored, args.min_confidence, args.word_filter)
-    report_path = _write_report(args, {
+    report_path = write_report(args.out, {
         "image": str(args.image), "output": str(args.out), "size": list(restored.size),
         "stage": "text restore only (no --base)", "restorer": str(loaded.path), "ocr": words.to_dict(),
         "ocr_dropped": [d.to_dict() for d in dropped], "settings": _settings(args)})
@@ -269,8 +261,7 @@ def _log_step(step: int, total: int, branch: str) -> None:
 
 
 def _save(args: argparse.Namespace, result, guard_report) -> int:
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    result.image.save(args.out)
+    save_atomically(result.image, args.out)
     prompts = result.prompts
     report = {
         "image": str(args.image), "output": str(args.out), "size": list(result.size),
@@ -282,7 +273,7 @@ def _save(args: argparse.Namespace, result, guard_report) -> int:
     }
     if guard_report is not None:
         report["guard"] = guard_report.to_dict()
-    report_path = _write_report(args, report)
+    report_path = write_report(args.out, report)
     print(f"{result.image.width}x{result.image.height} -> {args.out}")
     print(f"words: {' | '.join(r.text for r in result.ocr.regions) or '(none)'}; {prompts.summary()}")
     print(f"schedule: {result.schedule}")

@@ -20,7 +20,7 @@ from ..sampling.colorfix import METHODS
 from ..text.fidelity import INVENTED, KEPT, FidelityResult
 from ..types import Box, OcrResult
 from .masks import mask_crop
-from .report import WordRepair
+from .report import GuardReport, WordRepair
 
 #: image [3, H, W] in 0..1 -> the words read from it
 Reader = Callable[[torch.Tensor], OcrResult]

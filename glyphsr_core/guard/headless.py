@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 
 from ..defaults import GUARD_DENOISE as DEFAULT_DENOISE
-from ..defaults import GUARD_ROUNDS as DEFAULT_ROUNDS
 from ..imageops import to_pil_rgb
 from ..sampling.colorfix import color_fix as fix
 from ..sampling.pingpong import PingPong
@@ -55,7 +54,6 @@ def pipeline_resampler(pipeline: Any, lq_upscaled: torch.Tensor, text_positive: 
     `restored` (same size) the Text Restore result a text branch made for it sees."""
     import math
 
-
     cond = pipeline.encode(text_positive, text_negative)
     steps = max(steps, math.ceil(1.0 / denoise))  # a round always runs at least one denoising step
 
@@ -83,7 +81,6 @@ def guard_upscale(pipeline: Any, lq: Any, result: Any, *, rounds: int, steps: in
     `fallback` is a PIL image (the stage-1 restore); None uses the bicubic upscale of `lq`.
     """
     from PIL import Image
-
 
     image = _to_tensor(result.image)
     height, width = image.shape[-2:]
@@ -113,8 +110,6 @@ def keep_words_pil(upscaled: Any, reference: Any, guidance: Any, *, mode: str = 
                    min_confidence: float = 0.5, color_fix: str = "wavelet") -> tuple[Any, GuardResult]:
     """`keep_words` on PIL images: the repaired image keeps the upscaled image's mode (grey stays
     grey, alpha passes through untouched); the reference may be any size of the same picture."""
-    from PIL import Image
-
     image = _to_tensor(upscaled)
     result = keep_words(image, _to_tensor(reference), guidance, reader=ocr_reader(min_confidence), mode=mode,
                         dilation=dilation, color_method=color_fix)
