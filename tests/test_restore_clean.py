@@ -18,7 +18,8 @@ from PIL import Image
 from torch.nn import functional as F
 
 from glyphsr_core.restore import BUNDLED_PATH, load_restorer, restore
-from glyphsr_core.restore.compact import CompactSR, blend_with_bicubic, init_as_bicubic, split_bicubic_blend
+from glyphsr_core.restore.compact import CompactSR, blend_with_bicubic, init_as_bicubic
+from glyphsr_core.restore.split import SplitBlend, fast_form, split_bicubic_blend
 from glyphsr_core.restore.defects import frame_measure, frame_offsets, grid_measure, phase_offsets
 from glyphsr_core.restore.run import border_context, resize_bchw, run_tiled
 
@@ -129,6 +130,24 @@ def test_split_bicubic_blend_is_exact():
     with torch.no_grad():
         joined = parts[0](x) + parts[1](x) - F.interpolate(x, scale_factor=4, mode="nearest")
         assert torch.allclose(blended(x), joined, atol=1e-5)
+        fast = fast_form(blended)
+        assert isinstance(fast, SplitBlend) and isinstance(fast_form(trained), CompactSR)
+        assert torch.allclose(fast(x), blended(x), atol=1e-5)
+        # a third of the multiply-adds: the folded net's zeros and identity layers are not run
+        assert sum(p.numel() for p in fast.parameters()) < 0.6 * sum(p.numel() for p in blended.parameters())
+
+
+def test_bundled_file_loads_split_and_computes_the_saved_net(bundled):
+    """The file on disk is the folded 112-feature net ComfyUI's loader reads; we run its halves."""
+    from safetensors.torch import load_file
+
+    assert isinstance(bundled.model, SplitBlend)
+    folded = CompactSR(num_feat=112, num_conv=bundled.model.num_conv, scale=4).eval()
+    folded.load_state_dict(load_file(str(bundled.path)))
+    x = torch.rand(1, 3, 33, 29, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        assert (bundled.model(x) - folded(x)).abs().max() < 2e-5
+    assert border_context(bundled.model, 32) == folded.num_conv + 2
 
 
 def test_head_refit_removes_a_phase_grid_and_keeps_the_rest():

@@ -18,7 +18,7 @@ from PIL import Image
 from .. import defaults
 from ..errors import InvalidInputError
 from ..tiling.context import run_tiled
-from .compact import CompactSR
+from .split import is_compact
 
 SUPPORTED_SCALES = (2, 4, 8)
 #: input detail (8-bit levels of deviation from the local mean, largest within 4 px) up to which the
@@ -37,7 +37,7 @@ def border_context(model: torch.nn.Module, context_margin: int) -> int:
     A compact net's receptive field is known (one pixel per 3x3 conv); for other architectures the
     tile margin (`context_margin // 2`) is what the tiler gives every inner edge, so the borders get as much.
     """
-    if isinstance(model, CompactSR):
+    if is_compact(model):
         return model.num_conv + 2
     return context_margin // 2
 
@@ -111,7 +111,7 @@ def restore(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale:
     if border is None:
         border = border_context(model, context_margin)
     out = run_tiled(model, images, net_scale, tile, context_margin, on_tile, check_cancel, border)
-    if isinstance(model, CompactSR) and scale <= net_scale:  # at x8 the blend cost 0.012 of word F1: not there
+    if is_compact(model) and scale <= net_scale:  # at x8 the blend cost 0.012 of word F1: not there
         out = smooth_areas_as_bicubic(original, out)
     if scale < net_scale:
         out = resize_bchw(out, (height * scale, width * scale), Image.Resampling.BOX)

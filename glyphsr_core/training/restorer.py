@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from .. import defaults
 from ..errors import InvalidInputError
-from ..restore.compact import CompactSR, blend_with_bicubic, init_as_bicubic, split_bicubic_blend
+from ..restore.compact import CompactSR, blend_with_bicubic, init_as_bicubic
 from ..restore.defects import phase_offsets
 from ..restore.model_file import load_restorer, save_restorer
 from ..restore.run import border_context
@@ -150,18 +150,6 @@ def validate(model: CompactSR, images: list[Any], scales: tuple[int, ...] = (4, 
     return scores
 
 
-class _SplitBlend(torch.nn.Module):
-    """A folded bicubic blend run as its two parts (`split_bicubic_blend`); `num_conv` keeps the whole's
-    receptive field for `border_context`."""
-
-    def __init__(self, whole: CompactSR, trained: CompactSR, bicubic: CompactSR) -> None:
-        super().__init__()
-        self.trained, self.bicubic, self.scale = trained, bicubic, whole.scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.trained(x) + self.bicubic(x) - F.interpolate(x, scale_factor=self.scale, mode="nearest")
-
-
 def teacher_targets(images: list[Any], teacher_path: Path, cache: Path, device: torch.device) -> None:
     """Give every training image its teacher's output per input scale (what the student learns instead of HQ).
 
@@ -173,10 +161,7 @@ def teacher_targets(images: list[Any], teacher_path: Path, cache: Path, device: 
 
 
     loaded = load_restorer(teacher_path)
-    teacher = loaded.model.eval()
-    if isinstance(teacher, CompactSR) and (parts := split_bicubic_blend(teacher)) is not None:
-        teacher = _SplitBlend(teacher, *parts)  # same outputs, about a third of the time
-    teacher = teacher.to(device)
+    teacher = loaded.model.eval().to(device)  # a blended file loads as its two halves: a third of the time
     border = border_context(loaded.model, 32)
     cache.mkdir(parents=True, exist_ok=True)
     made = 0
