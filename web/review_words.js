@@ -77,7 +77,8 @@ function drawPage(view) {
     ctx.lineWidth = n === selected ? 3 : 2;
     ctx.strokeStyle = n === selected ? "#ffd400" : word.id === null ? "#38a0ff" : "#2ecc40";
     ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-    const label = String(n + 1);
+    const typed = word.text.trim();
+    const label = typed ? `${n + 1} ${typed.length > 24 ? typed.slice(0, 23) + "\u2026" : typed}` : String(n + 1);
     ctx.fillStyle = ctx.strokeStyle;
     ctx.fillRect(x0, Math.max(0, y0 - 16), ctx.measureText(label).width + 6, 16);
     ctx.fillStyle = "#000";
@@ -97,7 +98,7 @@ function wordRow(view, word, n) {
     placeholder: word.id === null ? "type the drawn word" : "(empty: deleted)",
     style: { flex: "1", minWidth: "0", padding: "3px 6px", background: "#222", color: "#eee", border: "1px solid #555" },
   });
-  input.addEventListener("input", () => { word.text = input.value; });
+  input.addEventListener("input", () => { word.text = input.value; drawPage(view); });
   input.addEventListener("focus", () => { view.selected = n; drawPage(view); });
   const remove = el("button", { textContent: "\u2715", title: "Delete this word", className: "glyphsr-review-delete" });
   remove.addEventListener("click", () => { word.deleted = true; view.selected = -1; renderList(view); drawPage(view); });
@@ -118,9 +119,12 @@ function renderList(view) {
   if (!view.list.children.length) view.list.append(el("div", { textContent: "No words.", style: { color: "#aaa" } }));
 }
 
+// the pointer in canvas pixels, kept on the canvas (a drag may leave it)
 function canvasPoint(canvas, event) {
   const rect = canvas.getBoundingClientRect();
-  return [event.clientX - rect.left, event.clientY - rect.top];
+  const x = ((event.clientX - rect.left) * canvas.width) / Math.max(1, rect.width);
+  const y = ((event.clientY - rect.top) * canvas.height) / Math.max(1, rect.height);
+  return [Math.min(canvas.width, Math.max(0, x)), Math.min(canvas.height, Math.max(0, y))];
 }
 
 function wireDrawing(view) {
@@ -162,7 +166,7 @@ function showPage(dialog, index) {
   const { detail, state, view } = dialog;
   const [w, h] = detail.sizes[index];
   const picture = detail.images[Math.min(index, detail.images.length - 1)];
-  view.scale = Math.min(1, (window.innerWidth * 0.62) / w, (window.innerHeight * 0.78) / h);
+  view.scale = Math.min(4, (window.innerWidth * 0.62) / w, (window.innerHeight * 0.78) / h);
   view.canvas.width = Math.max(1, Math.round(w * view.scale));
   view.canvas.height = Math.max(1, Math.round(h * view.scale));
   view.words = state[index];
@@ -199,7 +203,8 @@ async function submit(dialog) {
 }
 
 function buildDialog(detail) {
-  const view = { canvas: el("canvas", { className: "glyphsr-review-canvas", style: { cursor: "crosshair" } }),
+  const view = { canvas: el("canvas", { className: "glyphsr-review-canvas",
+    style: { cursor: "crosshair", alignSelf: "flex-start", flexShrink: "0" } }),
     list: el("div", { className: "glyphsr-review-list", style: { overflowY: "auto", flex: "1" } }) };
   wireDrawing(view);
   const dialog = { detail, state: initialState(detail), view, page: 0 };
