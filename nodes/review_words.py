@@ -13,8 +13,7 @@ import uuid
 import torch
 
 from ..glyphsr_core.imageops import check_comfy_images, comfy_to_pil
-from ..glyphsr_core.review import (MAX_BODY_BYTES, ReviewDesk, apply_corrections, corrections_to_json,
-                                   parse_corrections)
+from ..glyphsr_core.review import MAX_BODY_BYTES, ReviewDesk, apply_corrections, parse_corrections
 from .ocr import TEXT_TYPE
 from .runtime import CATEGORY, check_interrupt
 
@@ -137,9 +136,8 @@ class ReviewWords:
         finally:
             DESK.close(node_id)
             server.send_sync(CLOSED_EVENT, {"node": node_id, "prompt_id": prompt_id}, client)
-        logger.info("GlyphSR Review Words: %s", outcome.reason)
-        if outcome.corrections is not None:
-            logger.info("GlyphSR Review Words: stored corrections now %s", corrections_to_json(outcome.corrections))
+        edits = sum(len(c.edits) for c in outcome.corrections) if outcome.corrections is not None else None
+        logger.info("GlyphSR Review Words: %s%s", outcome.reason, "" if edits is None else f" ({edits} edits)")
         return outcome.corrections
 
 
@@ -156,10 +154,15 @@ def register_routes() -> bool:
     from aiohttp import web
 
     async def _body(request) -> bytes | None:
+        """The body, or None as soon as it passes MAX_BODY_BYTES (never read further)."""
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return None
-        body = await request.content.read(MAX_BODY_BYTES + 1)
-        return body if len(body) <= MAX_BODY_BYTES else None
+        body = bytearray()
+        async for chunk in request.content.iter_chunked(16384):
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return None
+        return bytes(body)
 
     def _answer(handler):
         async def route(request):
