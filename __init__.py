@@ -5,8 +5,14 @@ OCR, VLM and diffusers back-ends load on first use so a missing optional depende
 stops the pack from loading.
 """
 
+#: the Review Words dialog (plain JavaScript, no build step), served by ComfyUI under /extensions/<pack>/
+WEB_DIRECTORY = "./web"
+
 if __package__:
     from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+    from .nodes.review_words import register_routes
+
+    register_routes()  # the dialog's POST routes on ComfyUI's server; nothing happens outside ComfyUI
 else:
     # Imported as a plain module, not as a package: pytest does that to a checkout whose folder name
     # is not a Python identifier (e.g. "ComfyUI-GlyphSR") when it sets up the folder's tests. There are
@@ -14,4 +20,4 @@ else:
     NODE_CLASS_MAPPINGS: dict = {}
     NODE_DISPLAY_NAME_MAPPINGS: dict = {}
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

@@ -108,10 +108,10 @@ def test_tiled_workflow_tiles_the_vae_the_sampling_and_the_prompts():
     prompts_id, tile_prompts = _only(prompt, "GlyphSR_TilePrompts")
     sampler_id, sampler = _only(prompt, "GlyphSR_TiledPingPongKSampler")
     _decode_id, decode = _only(prompt, "VAEDecodeTiled")
-    ocr_id, _ = _only(prompt, "GlyphSR_OCRExtract")
+    words_id, _ = _only(prompt, "GlyphSR_ReviewWords")
     caption_id, _ = _only(prompt, "GlyphSR_VLMCaption")
     assert tile_prompts["inputs"]["latent"] == [encode_id, 0] == sampler["inputs"]["latent_image"]
-    assert tile_prompts["inputs"]["text"] == [ocr_id, 0] and tile_prompts["inputs"]["caption"] == [caption_id, 0]
+    assert tile_prompts["inputs"]["text"] == [words_id, 0] and tile_prompts["inputs"]["caption"] == [caption_id, 0]
     assert sampler["inputs"]["tile_prompts"] == [prompts_id, 0] and decode["inputs"]["samples"] == [sampler_id, 0]
     for key in ("tile_size", "tile_overlap"):  # the grid both nodes must agree on
         assert tile_prompts["inputs"][key] == sampler["inputs"][key]
@@ -165,11 +165,12 @@ def test_keep_words_workflow_upscales_with_the_users_model_and_keeps_rs_words():
     upscale_id, upscale = _only(prompt, "ImageUpscaleWithModel")
     ocr_id, ocr = _only(prompt, "GlyphSR_OCRExtract")
     keep_id, keep = _only(prompt, "GlyphSR_KeepWords")
+    words_id, _ = _only(prompt, "GlyphSR_ReviewWords")
     assert loader["inputs"]["model_name"] == "RealESRGAN_x4plus.pth"
     assert upscale["inputs"] == {"upscale_model": [loader_id, 0], "image": [load_id, 0]}
     assert ocr["inputs"]["image"] == [restore_id, 0]  # the guidance words are R's
     assert keep["inputs"]["image"] == [upscale_id, 0] and keep["inputs"]["reference"] == [restore_id, 0]
-    assert keep["inputs"]["text"] == [ocr_id, 0] and keep["inputs"]["mode"] == "changed words"
+    assert keep["inputs"]["text"] == [words_id, 0] and keep["inputs"]["mode"] == "changed words"
     assert _only(prompt, "SaveImage")[1]["inputs"]["images"] == [keep_id, 0]
     checked = {tuple(n["inputs"]["image"]) for n in prompt.values() if n["class_type"] == "GlyphSR_TextFidelity"}
     assert checked == {(keep_id, 0), (upscale_id, 0)}  # words kept, against the raw upscaler
@@ -188,6 +189,30 @@ def test_diffusion_workflows_keep_words_with_the_same_node():
         assert keep["image"] == [fix_id, 0] and keep["reference"] == [restore_id, 0] and keep["rounds"] == 2
         assert all(isinstance(keep[k], list) for k in ("model", "vae", "text_positive", "text_negative"))
         assert "GlyphSR_TextGuard" not in {n["class_type"] for n in prompt.values()}
+
+
+@pytest.mark.parametrize("name", ["glyphsr_sdxl_x4", "glyphsr_sdxl_x4_tiled", "glyphsr_sd15_x4", "glyphsr_no_vlm",
+                                  "glyphsr_keep_words"])
+def test_words_are_reviewed_right_after_ocr_and_every_later_node_takes_the_reviewed_words(name):
+    prompt = load(workflow_graphs.API_DIR / f"{name}.api.json")
+    ocr_id, ocr = _only(prompt, "GlyphSR_OCRExtract")
+    review_id, review = _only(prompt, "GlyphSR_ReviewWords")
+    assert review["inputs"]["text"] == [ocr_id, 0] and review["inputs"]["image"] == ocr["inputs"]["image"]
+    # unattended runs go on: the dialog opens only for a browser, never longer than the timeout, nothing stored
+    assert (review["inputs"]["review"], review["inputs"]["timeout"], review["inputs"]["corrections"]) == (
+        "in the browser", 300, "")
+    takes_ocr_text = [k for k, n in prompt.items() if [ocr_id, 0] in n["inputs"].values()]
+    assert takes_ocr_text == [review_id]
+    assert sum([review_id, 0] in n["inputs"].values() for n in prompt.values()) >= 3
+    ui = load(workflow_graphs.UI_DIR / f"{name}.json")
+    notes = [n["widgets_values"][0] for n in ui["nodes"] if n["type"] == "Note"]
+    assert any("a dialog shows the image" in note and "never wait" in note for note in notes)
+
+
+def test_workflows_without_diffusion_read_without_a_review():
+    for name in ("glyphsr_restore_x4", "glyphsr_ocr_prompts"):
+        prompt = load(workflow_graphs.API_DIR / f"{name}.api.json")
+        assert "GlyphSR_ReviewWords" not in {n["class_type"] for n in prompt.values()}
 
 
 def test_core_snapshot_covers_the_core_nodes_used():

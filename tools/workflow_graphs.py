@@ -78,15 +78,31 @@ def _load(flow: Flow, models: dict, upscale: bool = True, r_use: str = "OCR read
     return image, restored, upscaled
 
 
-def _read(flow: Flow, image, what: str = "the restored image R") -> object:
+REVIEW_NOTE = ("Run from this browser, a dialog shows the image with the word boxes: retype a wrong word, delete "
+               "one, or drag a box and type a missing word, then Continue. Corrections are stored in the node "
+               "(saved with the workflow) and applied to later runs. API and headless runs never wait: they use "
+               "the stored corrections.")
+
+
+def _read(flow: Flow, image, what: str = "the restored image R", review_at: tuple[int, int] | None = None) -> dict:
+    """OCR Extract, and with `review_at` (column, row) Review Words right after it in its own group; returns
+    the outputs later nodes use (the reviewed words where there is a review)."""
+    if review_at is not None:
+        fix = "Wrong words? Correct them in Review Words (next group)."
+    else:
+        fix = ("Check the preview: if a word is wrong, copy 'json' into 'GlyphSR Text From String', fix it and "
+               "connect that node's text instead.")
     g = _group(flow, "Read the text (OCR)",
-                   f"RapidOCR reads the words of {what}, offline. Check the preview: if a word is wrong, copy "
-                   "'json' into 'GlyphSR Text From String', fix it and connect that node's text instead. Raise "
-                   "ocr_scale for very small text.", 1)
+               f"RapidOCR reads the words of {what}, offline. {fix} Raise ocr_scale for very small text.", 1)
     ocr = flow.add("GlyphSR_OCRExtract", g, image=image[0], min_confidence=d.MIN_CONFIDENCE, ocr_scale="auto", mask_dilation=4,
                    word_filter="standard")
     flow.add("PreviewImage", g, title="What OCR read", images=ocr["preview"])
-    return ocr
+    if review_at is None:
+        return {"text": ocr["text"], "json": ocr["json"]}
+    g = _group(flow, "Review the words", REVIEW_NOTE, *review_at)
+    reviewed = flow.add("GlyphSR_ReviewWords", g, image=image[0], text=ocr["text"], review="in the browser",
+                        timeout=300, corrections="")
+    return {"text": reviewed["text"], "json": ocr["json"]}
 
 
 def _caption(flow: Flow, image, ocr, column: int = 1, row: int = 1):
@@ -211,7 +227,7 @@ def upscale_flow(name: str, base: str, with_vlm: bool, tiled: bool = False) -> F
     flow = Flow(name)
     models = MODELS[base]
     image, restored, upscaled = _load(flow, models)
-    ocr = _read(flow, restored)
+    ocr = _read(flow, restored, review_at=(2, 1))
     caption = _caption(flow, restored, ocr) if with_vlm else None
     prompts = _prompts(flow, ocr, caption)
     _diffuse(flow, models, restored, upscaled, ocr, prompts, tiled=tiled, caption=caption)
@@ -246,7 +262,7 @@ def keep_words_flow() -> Flow:
     loader = flow.add("UpscaleModelLoader", g, model_name=UPSCALER,
                       models=[{"name": UPSCALER, "url": UPSCALER_URL, "directory": "upscale_models"}])
     upscaled = flow.add("ImageUpscaleWithModel", g, upscale_model=loader[0], image=image[0])
-    ocr = _read(flow, restored)
+    ocr = _read(flow, restored, review_at=(1, 1))
     g = _group(flow, "Keep words",
                "Keep Words reads the upscaler's image and puts back every word it changed, lost or invented, "
                "with the least visible repair that reads right: the upscaler's fine detail over R's letters, "
