@@ -6,6 +6,7 @@ Nothing is downloaded: the default configuration only uses the models bundled in
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -54,10 +55,13 @@ class RapidOcrEngine:
 
 
 def _join_cjk(words: list[DetectedWord], line_text: str) -> list[DetectedWord]:
-    """Rejoin CJK characters that RapidOCR boxes one by one ("東", "京", "駅" -> "東京駅").
+    """Rejoin CJK characters that RapidOCR boxes one by one ("東", "京", "駅" -> "東京駅"); mark the
+    other words read with no space before them as `attached`.
 
     Only neighbours that touch in the line's text (no space between them) and are both CJK are
-    joined: Chinese and Japanese write words without spaces, so the run is the word.
+    joined: Chinese and Japanese write words without spaces, so the run is the word. RapidOCR also
+    cuts a Latin word where two letters lie far apart in its recogniser's columns ("M" + "OBILE");
+    those pieces are joined later by `grouping`, which can be switched off.
     """
     joined: list[DetectedWord] = []
     cursor, previous_end = 0, -1
@@ -69,11 +73,13 @@ def _join_cjk(words: list[DetectedWord], line_text: str) -> list[DetectedWord]:
             continue
         cursor = start + len(word.text)
         last = joined[-1] if joined else None
-        if last is not None and start == previous_end and is_cjk_word(last.text) and is_cjk_word(word.text):
+        touching = last is not None and start == previous_end
+        if touching and is_cjk_word(last.text) and is_cjk_word(word.text):
             quad = [last.quad[0], word.quad[1], word.quad[2], last.quad[3]]
-            joined[-1] = DetectedWord(last.text + word.text, min(last.confidence, word.confidence), quad, word.line)
+            joined[-1] = DetectedWord(last.text + word.text, min(last.confidence, word.confidence), quad, word.line,
+                                      last.attached)
         else:
-            joined.append(word)
+            joined.append(replace(word, attached=touching))
         previous_end = cursor
     return joined
 
