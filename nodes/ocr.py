@@ -36,7 +36,8 @@ class OCRExtract:
         "Reads the words of each image (RapidOCR, offline): word boxes in reading order as GLYPHSR_TEXT, "
         "the same as editable JSON, a mask of the text regions and a preview with the words drawn. "
         "The word filter drops pictograms, stray symbols and one-letter misreads (listed under 'dropped' "
-        "in the JSON and outlined in red in the preview)."
+        "in the JSON, marked in red in the preview and listed under it). Letters of one word that OCR returned "
+        "separately are merged back into the word."
     )
 
     @classmethod
