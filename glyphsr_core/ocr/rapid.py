@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .engine import DetectedWord, OcrUnavailableError
-from .scripts import is_cjk_word
+from .scripts import CJK, char_script, is_cjk_word
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +46,22 @@ class RapidOcrEngine:
         for line_index, (line_text, line_score, line_box) in enumerate(zip(output.txts, output.scores, output.boxes)):
             line_words = word_results[line_index] if word_results is not None else ()
             if line_words and all(w[2] is not None for w in line_words):
-                words.extend(_join_cjk([DetectedWord(text.strip(), float(score), _quad(box), line_index)
-                                        for text, score, box in line_words
-                                        if text.strip() and float(score) >= min_confidence], line_text))
+                joined = _join_cjk([DetectedWord(text.strip(), float(score), _quad(box), line_index)
+                                    for text, score, box in line_words
+                                    if text.strip() and float(score) >= min_confidence], line_text)
+                words.extend(replace(w, text=fold_fullwidth(w.text)) for w in joined)
             else:
                 words.extend(_split_line(line_text, float(line_score), line_box, line_index, min_confidence))
         return words
+
+
+def fold_fullwidth(text: str) -> str:
+    """Fullwidth Latin letters, digits and punctuation (U+FF01..U+FF5E) as ASCII, in a word with no
+    CJK character: the recogniser's dictionary holds both forms and reads a lone Latin letter as
+    either ("Ｌ" in "PＬACE"); words with CJK keep the forms as read."""
+    if any(char_script(ch) == CJK for ch in text):
+        return text
+    return "".join(chr(ord(ch) - 0xFEE0) if 0xFF01 <= ord(ch) <= 0xFF5E else ch for ch in text)
 
 
 def _join_cjk(words: list[DetectedWord], line_text: str) -> list[DetectedWord]:
