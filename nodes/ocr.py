@@ -11,7 +11,7 @@ from ..glyphsr_core import defaults
 from ..glyphsr_core.text.glyphs import render_text_mask
 from ..glyphsr_core.imageops import check_comfy_images, comfy_to_pil, masks_to_comfy, pil_to_comfy
 from ..glyphsr_core.ocr import DEFAULT_WORD_FILTER, OCR_SCALES, WORD_FILTERS, filter_words, read_text
-from ..glyphsr_core.text.preview import draw_ocr_preview
+from ..glyphsr_core.text.preview import draw_ocr_preview, same_size
 from ..glyphsr_core.text.text_input import parse_text_input
 from .runtime import CATEGORY, check_interrupt, output_device, progress_bar
 
@@ -91,7 +91,7 @@ class OCRExtract:
             pbar.update_absolute(index + 1)
         device = output_device()
         return (results, json.dumps(records, ensure_ascii=False, indent=2), masks_to_comfy(masks).to(device),
-                pil_to_comfy(previews).to(device))
+                pil_to_comfy(same_size(previews)).to(device))
 
 
 class TextFromString:

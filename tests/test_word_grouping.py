@@ -265,3 +265,19 @@ def test_a_label_wider_than_the_picture_is_shortened_not_cut_off():
     (rect, text), = layout_preview(200, 200, result).labels
     assert text.endswith("…") and text.startswith("Internationalisation-")
     assert _inside(rect, 200, 200) and rect[2] - rect[0] > 150
+
+
+def test_ocr_extract_previews_of_a_batch_stack_when_only_one_has_a_legend(pack):
+    import torch
+
+    from signs import render_sign
+
+    sign, _ = render_sign(["Musée du LOUVRE"], "pedestrian")  # the pictogram is read and dropped
+    batch = torch.from_numpy(np.stack([np.asarray(sign), np.full_like(np.asarray(sign), 230)]).astype(np.float32) / 255)
+    text, _, _, preview = pack.NODE_CLASS_MAPPINGS["GlyphSR_OCRExtract"]().extract(batch, 0.5, "auto", 0)
+    assert [r.words for r in text] == [["Musée", "du", "LOUVRE"], []]
+    # the sign is under 200 px tall: a legend line per word and one for the dropped pictogram under it;
+    # the blank page, with no legend, padded to the same size
+    assert sign.height < 200
+    assert preview.shape == (2, sign.height + 4 * 19 + 4, max(sign.width, 320), 3)
+    assert torch.equal(preview[1, :sign.height, :sign.width], batch[1])

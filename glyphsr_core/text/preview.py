@@ -192,3 +192,18 @@ def _draw_legend(canvas: Image.Image, layout: PreviewLayout) -> None:
         x, top = 2 * PAD, y + PAD
         canvas.paste(DROPPED_COLOR if is_dropped else LABEL_FG, (x, top, x + ink.width, top + ink.height), mask=ink)
         y += layout.legend_step
+
+
+def same_size(previews: Sequence[Image.Image]) -> list[Image.Image]:
+    """Previews of one batch padded (legend colour, bottom and right) to the largest, so they stack
+    into one IMAGE tensor when only some of them have a legend strip."""
+    width = max((p.width for p in previews), default=0)
+    height = max((p.height for p in previews), default=0)
+    padded = []
+    for preview in previews:
+        if preview.size != (width, height):
+            canvas = Image.new("RGB", (width, height), LEGEND_BG)
+            canvas.paste(preview, (0, 0))
+            preview = canvas
+        padded.append(preview)
+    return padded
