@@ -126,9 +126,11 @@ def text_restore(image: Image.Image, scale: float, restorer: Path | None = None,
 
 
 def read_words(image: Any, min_confidence: float = defaults.MIN_CONFIDENCE,
-               word_filter: str = "standard") -> tuple[OcrResult, tuple]:
-    """OCR `image` and filter the tokens that are not words: (words kept, dropped tokens with reasons)."""
-    return filter_words(read_text(to_pil_rgb(image), min_confidence=min_confidence), word_filter)
+               word_filter: str = "standard", group_letters: bool = True) -> tuple[OcrResult, tuple]:
+    """OCR `image` (letters of one printed word merged back into it unless `group_letters` is False)
+    and filter the tokens that are not words: (words kept, dropped tokens with reasons)."""
+    return filter_words(read_text(to_pil_rgb(image), min_confidence=min_confidence, group_letters=group_letters),
+                        word_filter)
 
 
 def caption_with_vlm(folder: Path, image: Any, device: str, precision: str) -> str:

@@ -11,7 +11,7 @@ from ..glyphsr_core import defaults
 from ..glyphsr_core.text.glyphs import render_text_mask
 from ..glyphsr_core.imageops import check_comfy_images, comfy_to_pil, masks_to_comfy, pil_to_comfy
 from ..glyphsr_core.ocr import DEFAULT_WORD_FILTER, OCR_SCALES, WORD_FILTERS, filter_words, read_text
-from ..glyphsr_core.text.preview import draw_ocr_preview
+from ..glyphsr_core.text.preview import draw_ocr_preview, same_size
 from ..glyphsr_core.text.text_input import parse_text_input
 from .runtime import CATEGORY, check_interrupt, output_device, progress_bar
 
@@ -36,7 +36,8 @@ class OCRExtract:
         "Reads the words of each image (RapidOCR, offline): word boxes in reading order as GLYPHSR_TEXT, "
         "the same as editable JSON, a mask of the text regions and a preview with the words drawn. "
         "The word filter drops pictograms, stray symbols and one-letter misreads (listed under 'dropped' "
-        "in the JSON and outlined in red in the preview)."
+        "in the JSON, marked in red in the preview and listed under it). Letters of one word that OCR returned "
+        "separately are merged back into the word."
     )
 
     @classmethod
@@ -90,7 +91,7 @@ class OCRExtract:
             pbar.update_absolute(index + 1)
         device = output_device()
         return (results, json.dumps(records, ensure_ascii=False, indent=2), masks_to_comfy(masks).to(device),
-                pil_to_comfy(previews).to(device))
+                pil_to_comfy(same_size(previews)).to(device))
 
 
 class TextFromString:

@@ -26,7 +26,9 @@ def test_analyze_writes_glyph_mask_preview_and_report(tmp_path):
     assert "a hotel facade" in report["prompts"]["scene_positive"]
     for name in ("glyph", "mask"):
         assert Image.open(tmp_path / "out" / f"sign_{name}.png").size == (640, 240)
-    assert Image.open(tmp_path / "out" / "sign_preview.png").size == (320, 120)
+    # a picture this small gets numbered markers and a legend strip below it: one 19 px line per word
+    assert Image.open(tmp_path / "out" / "sign_preview.png").size == (320, 120 + 2 * 19 + 4)
+    assert report["group_letters"] is True
 
 
 def test_analyze_reports_missing_and_undecodable_images(tmp_path):

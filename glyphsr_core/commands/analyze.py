@@ -41,6 +41,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="drop words read with lower confidence")
     parser.add_argument("--ocr-scale", default="auto", help="enlarge before OCR: auto, 1, 2, 3 or 4")
     add_word_filter_argument(parser)
+    parser.add_argument("--no-group-letters", dest="group_letters", action="store_false",
+                        help="keep the OCR engine's words as returned (by default, letters of one printed word "
+                             "read as separate words are merged back into the word)")
     parser.add_argument("--max-words", type=int, default=defaults.MAX_WORDS, help="most distinct words in the text prompt")
     parser.add_argument("--mask-dilation", type=int, default=4, help="grow the text mask by this many pixels")
     parser.add_argument("--scale", type=int, default=1, help="render glyph map and mask at this multiple of the size")
@@ -58,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = args.image.stem
 
-    result, dropped = filter_words(read_text(image, min_confidence=args.min_confidence, ocr_scale=args.ocr_scale),
-                                   args.word_filter)
+    result, dropped = filter_words(read_text(image, min_confidence=args.min_confidence, ocr_scale=args.ocr_scale,
+                                             group_letters=args.group_letters), args.word_filter)
     lq_reading = None
     restored_path = None
     if args.restore:
@@ -72,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         restored.save(restored_path)
         lq_reading = result
         result, dropped = filter_words(read_text(restored, min_confidence=args.min_confidence,
-                                                 ocr_scale=args.ocr_scale), args.word_filter)
+                                                 ocr_scale=args.ocr_scale, group_letters=args.group_letters),
+                                       args.word_filter)
     prompts = build_prompts(args.caption, result, max_words=args.max_words)
     width, height = image.width * args.scale, image.height * args.scale
     paths = {
@@ -89,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         "ocr": result.to_dict(),
         **({"ocr_input": lq_reading.to_dict(), "restored": str(restored_path)} if lq_reading is not None else {}),
         "word_filter": args.word_filter,
+        "group_letters": args.group_letters,
         "ocr_dropped": [d.to_dict() for d in dropped],
         "prompts": {
             "scene_positive": prompts.scene_positive,

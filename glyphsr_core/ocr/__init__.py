@@ -16,6 +16,7 @@ from ..errors import InvalidInputError
 from ..imageops import to_rgb_uint8
 from ..types import OcrResult, TextRegion
 from .engine import DetectedWord, OcrEngine, OcrUnavailableError
+from .grouping import group_letters as _group_letters
 from .hygiene import DEFAULT_WORD_FILTER, WORD_FILTERS, DroppedWord, filter_words
 from .reading import reading_order
 
@@ -68,11 +69,14 @@ def read_text(
     min_confidence: float = 0.5,
     ocr_scale: str | float = "auto",
     engine: OcrEngine | None = None,
+    group_letters: bool = True,
 ) -> OcrResult:
     """OCR one image into words with normalised quads, in reading order; text NFC-normalised.
 
     `image` is a PIL image or an HxW / HxWxC array (uint8, or float in 0..1; RGBA is composited
     over white). Images too small to hold text give an empty result rather than an error.
+    `group_letters` merges letters of one printed word that the engine returned as separate
+    tokens (`grouping`); False gives the engine's tokens as they came.
     """
     if not 0.0 <= min_confidence <= 1.0:
         raise InvalidInputError(f"min_confidence must be between 0 and 1, got {min_confidence}")
@@ -87,7 +91,10 @@ def read_text(
     engine = engine or get_engine()
     words = engine.detect_words(rgb, min_confidence)
     scaled_h, scaled_w = rgb.shape[:2]
-    regions = [_normalised(word, scaled_w, scaled_h) for word in reading_order(words)]
+    words = reading_order(words)
+    if group_letters:
+        words = _group_letters(words)
+    regions = [_normalised(word, scaled_w, scaled_h) for word in words]
     return OcrResult(width, height, tuple(regions))
 
 

@@ -19,12 +19,15 @@ class DetectedWord:
     """One word as an engine reports it, in pixels of the image the engine was given.
 
     `line` groups words that the engine read as one text line (used for reading order).
+    `attached` is True when the engine read this word straight after the previous word of its line,
+    with no space between: it cut one printed word into two (see `grouping`).
     """
 
     text: str
     confidence: float
     quad: Sequence[tuple[float, float]]
     line: int
+    attached: bool = False
 
 
 class OcrEngine(Protocol):

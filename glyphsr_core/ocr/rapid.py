@@ -6,12 +6,13 @@ Nothing is downloaded: the default configuration only uses the models bundled in
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
 
 from .engine import DetectedWord, OcrUnavailableError
-from .scripts import is_cjk_word
+from .scripts import CJK, char_script, is_cjk_word
 
 logger = logging.getLogger(__name__)
 
@@ -45,19 +46,32 @@ class RapidOcrEngine:
         for line_index, (line_text, line_score, line_box) in enumerate(zip(output.txts, output.scores, output.boxes)):
             line_words = word_results[line_index] if word_results is not None else ()
             if line_words and all(w[2] is not None for w in line_words):
-                words.extend(_join_cjk([DetectedWord(text.strip(), float(score), _quad(box), line_index)
-                                        for text, score, box in line_words
-                                        if text.strip() and float(score) >= min_confidence], line_text))
+                joined = _join_cjk([DetectedWord(text.strip(), float(score), _quad(box), line_index)
+                                    for text, score, box in line_words
+                                    if text.strip() and float(score) >= min_confidence], line_text)
+                words.extend(replace(w, text=fold_fullwidth(w.text)) for w in joined)
             else:
                 words.extend(_split_line(line_text, float(line_score), line_box, line_index, min_confidence))
         return words
 
 
+def fold_fullwidth(text: str) -> str:
+    """Fullwidth Latin letters, digits and punctuation (U+FF01..U+FF5E) as ASCII, in a word with no
+    CJK character: the recogniser's dictionary holds both forms and reads a lone Latin letter as
+    either ("Ｌ" in "PＬACE"); words with CJK keep the forms as read."""
+    if any(char_script(ch) == CJK for ch in text):
+        return text
+    return "".join(chr(ord(ch) - 0xFEE0) if 0xFF01 <= ord(ch) <= 0xFF5E else ch for ch in text)
+
+
 def _join_cjk(words: list[DetectedWord], line_text: str) -> list[DetectedWord]:
-    """Rejoin CJK characters that RapidOCR boxes one by one ("東", "京", "駅" -> "東京駅").
+    """Rejoin CJK characters that RapidOCR boxes one by one ("東", "京", "駅" -> "東京駅"); mark the
+    other words read with no space before them as `attached`.
 
     Only neighbours that touch in the line's text (no space between them) and are both CJK are
-    joined: Chinese and Japanese write words without spaces, so the run is the word.
+    joined: Chinese and Japanese write words without spaces, so the run is the word. RapidOCR also
+    cuts a Latin word where two letters lie far apart in its recogniser's columns ("M" + "OBILE");
+    those pieces are joined later by `grouping`, which can be switched off.
     """
     joined: list[DetectedWord] = []
     cursor, previous_end = 0, -1
@@ -69,11 +83,13 @@ def _join_cjk(words: list[DetectedWord], line_text: str) -> list[DetectedWord]:
             continue
         cursor = start + len(word.text)
         last = joined[-1] if joined else None
-        if last is not None and start == previous_end and is_cjk_word(last.text) and is_cjk_word(word.text):
+        touching = last is not None and start == previous_end
+        if touching and is_cjk_word(last.text) and is_cjk_word(word.text):
             quad = [last.quad[0], word.quad[1], word.quad[2], last.quad[3]]
-            joined[-1] = DetectedWord(last.text + word.text, min(last.confidence, word.confidence), quad, word.line)
+            joined[-1] = DetectedWord(last.text + word.text, min(last.confidence, word.confidence), quad, word.line,
+                                      last.attached)
         else:
-            joined.append(word)
+            joined.append(replace(word, attached=touching))
         previous_end = cursor
     return joined
 

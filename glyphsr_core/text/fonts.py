@@ -177,8 +177,8 @@ class FontChain:
         base = max(range(len(self.sources)), key=lambda i: (sum(self.has(i, ch) for ch in drawable), -i))
         runs: list[tuple[int | None, str]] = []
         for ch in text:
-            if _is_blank_by_nature(ch):
-                index = runs[-1][0] if runs else base
+            if _is_blank_by_nature(ch):  # a space never counts as missing, even beside a missing character
+                index = runs[-1][0] if runs and runs[-1][0] is not None else base
             else:
                 index = base if self.has(base, ch) else found[ch]
             if runs and runs[-1][0] == index:
@@ -192,7 +192,7 @@ class FontChain:
         out: list[str] = []
         for index, run in self.runs(text):
             if index is None:
-                out.extend(ch for ch in run if ch not in out)
+                out.extend(ch for ch in run if ch not in out and not _is_blank_by_nature(ch))
         return out
 
 
@@ -228,8 +228,12 @@ def font_chain(font_path: str | None = None) -> FontChain:
     return FontChain(preferred, dirs)
 
 
-def render_text(text: str, size: int, font_path: str | None = None) -> Image.Image:
-    """`text` white on black ("L"), cropped to its ink box, `size` px font; NFC-normalised first."""
+def render_text(text: str, size: int, font_path: str | None = None, report_missing: bool = True) -> Image.Image:
+    """`text` white on black ("L"), cropped to its ink box, `size` px font; NFC-normalised first.
+
+    `report_missing=False` draws without the missing-character warning: for labels of words that
+    are not drawn into the glyph map (e.g. tokens the word filter dropped, shown in a preview).
+    """
     text = unicodedata.normalize("NFC", text)
     chain = font_chain(font_path)
     runs = chain.runs(text)
@@ -239,7 +243,8 @@ def render_text(text: str, size: int, font_path: str | None = None) -> Image.Ima
         image = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
         ImageDraw.Draw(image).text((-left, -top), text, fill=255, font=font)
         return image
-    _report_missing(chain.missing(text), text)
+    if report_missing:
+        _report_missing(chain.missing(text), text)
     scratch = ImageDraw.Draw(Image.new("L", (1, 1)))
     placed: list[tuple[float, ImageFont.FreeTypeFont, str]] = []
     boxes = []
