@@ -5,9 +5,10 @@ workflows on small text images, one distinct image per prompt (so that ComfyUI's
 for the pack), and cancels some prompts (POST /interrupt once the Text Restore node starts). Prints:
 the server's RSS every --report-every prompts and its growth after warm-up (median of the first
 window after warm-up vs median of the last window), the models the server loaded ("Requested to
-load" lines of ComfyUI's model manager, "Using ....onnx" lines of RapidOCR: each should appear
-once), files in the server's output/temp folders that no prompt reported (should be none), and
-non-cancelled prompts without their image.
+load" lines of ComfyUI's model manager: each should appear once; that covers the pack's Text Restore
+net, while Load Upscale Model and the pack's OCR engine log nothing), files in the server's
+output/temp folders that no prompt reported (should be none), and non-cancelled prompts without
+their image.
 
     COMFYUI_DIR=/path/to/ComfyUI /path/to/comfy/python benchmarks/comfy_soak.py [--prompts 300]
         [--cancel-every 10] [--warmup 30] [--upscaler RealESRGAN_x4plus.pth]
@@ -47,7 +48,7 @@ class SoakResult:
     rss: list[tuple[int, float]] = field(default_factory=list)  # (prompts done, server RSS MiB)
     cancelled: list[int] = field(default_factory=list)  # prompts that ended interrupted
     missing: list[str] = field(default_factory=list)  # non-cancelled prompts without their saved image
-    loads: Counter = field(default_factory=Counter)  # ComfyUI model class / OCR .onnx file -> times loaded
+    loads: Counter = field(default_factory=Counter)  # model class -> "Requested to load" lines
     orphans: list[str] = field(default_factory=list)  # files in output/ or temp/ that no prompt reported
     seconds: float = 0.0
 
@@ -129,9 +130,7 @@ def soak(server, prompts: int, cancel_every: int, report_every: int, out=print) 
         if (i + 1) % report_every == 0 or i + 1 == prompts:
             out(f"  {i + 1:4d} prompts  RSS {result.rss[-1][1]:7.1f} MiB  {time.monotonic() - started:6.1f} s")
     result.seconds = time.monotonic() - started
-    log = server.log_text()
-    result.loads = Counter(re.findall(r"Requested to load (\w+)", log))
-    result.loads.update(Path(p).name for p in re.findall(r"Using (\S+\.onnx)", log))  # RapidOCR's sessions
+    result.loads = Counter(re.findall(r"Requested to load (\w+)", server.log_text()))
     on_disk = {str(p) for folder in (server.output_dir, server.temp_dir) for p in folder.rglob("*") if p.is_file()}
     result.orphans = sorted(on_disk - reported)
     return result

@@ -4,9 +4,10 @@ the command uses, with switches for the failures it must survive.
 It runs prompts one at a time like ComfyUI: each SaveImage node saves the LoadImage input scaled x2
 (`images_per_save` copies) into its output folder, each PreviewImage a temp image. Switches:
 `foreign_load` (prompts of other clients reported by GET /queue), `fail` (every prompt ends with an
-execution_error), `die_on_prompt` (the server vanishes when the Nth prompt starts: websockets dropped,
+execution_error), `reject` (POST /prompt answers 400 with node errors, as for a missing model), `die_on_prompt` (the server vanishes when the Nth prompt starts: websockets dropped,
 new connections refused), `delay` (seconds a prompt runs). `ran` lists the input names it ran.
-Every websocket gets a ping first and the end event split over two frames (continuation).
+Every websocket gets a ping and two binary previews (16- and 64-bit lengths) first, and the end event
+split over two frames (a continuation).
 """
 
 from __future__ import annotations
@@ -41,13 +42,13 @@ def _frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
 
 
 class FakeComfy:
-    def __init__(self, root: Path, name: str = "fake", *, foreign_load: int = 0, fail: bool = False,
+    def __init__(self, root: Path, name: str = "fake", *, foreign_load: int = 0, fail: bool = False, reject: bool = False,
                  die_on_prompt: int | None = None, delay: float = 0.0, images_per_save: int = 1):
         self.root, self.name = Path(root), name
         self.input_dir, self.output_dir, self.temp_dir = (self.root / d for d in ("input", "output", "temp"))
         for d in (self.input_dir, self.output_dir, self.temp_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self.foreign_load, self.fail, self.die_on_prompt = foreign_load, fail, die_on_prompt
+        self.foreign_load, self.fail, self.reject, self.die_on_prompt = foreign_load, fail, reject, die_on_prompt
         self.delay, self.images_per_save = delay, images_per_save
         self.ran: list[str] = []
         self.history: dict[str, dict] = {}
@@ -172,6 +173,11 @@ def _handler(fake: FakeComfy):
             if self.path == "/upload/image":
                 return self._upload(body)
             payload = json.loads(body or b"{}")
+            if self.path == "/prompt" and fake.reject:
+                return self._json({"error": {"type": "prompt_outputs_failed_validation",
+                                             "message": "Prompt outputs failed validation", "details": ""},
+                                   "node_errors": {"2": {"class_type": "GlyphSR_TextRestore", "errors": [
+                                       {"message": "Value not in list", "details": "model: 'x.pth' not in []"}]}}}, 400)
             if self.path == "/prompt":
                 prompt_id = uuid.uuid4().hex
                 with fake.lock:
@@ -200,8 +206,9 @@ def _handler(fake: FakeComfy):
             self.end_headers()
             self.wfile.flush()
             sock = self.connection
-            sock.sendall(_frame(0x9, b"hi") + _frame(1, json.dumps({"type": "status", "data": {}}).encode()))
-            fake.sockets[client_id] = sock
+            fake.sockets[client_id] = sock  # registered before the greeting, as ComfyUI does
+            sock.sendall(_frame(0x9, b"hi") + _frame(2, b"p" * 300) + _frame(2, b"P" * 70000)
+                         + _frame(1, json.dumps({"type": "status", "data": {}}).encode()))
             try:
                 while fake.alive and sock.recv(1024):
                     pass  # pongs and the close frame

@@ -118,6 +118,16 @@ def test_an_input_that_fails_on_one_server_is_run_on_another(servers, inputs, tm
     assert "node 2 (GlyphSR_TextRestore) failed: RuntimeError: broken is broken" in retried[0]["attempts"][0]["error"]
 
 
+def test_a_prompt_a_server_refuses_is_run_on_another(servers, inputs, tmp_path):
+    refusing, good = servers("refusing", reject=True), servers("good")
+    out = tmp_path / "out"
+    assert queue(out, [refusing, good], inputs[:2], "--per-server", "1") == 0
+    tries = [t for r in manifest(out) for t in r["attempts"]]
+    assert tries and tries[0] == {"server": refusing.url, "error": "Prompt outputs failed validation | node 2 "
+                                  "(GlyphSR_TextRestore): Value not in list model: 'x.pth' not in []"}
+    assert refusing.ran == [] and len(good.ran) == 2
+
+
 def test_failed_everywhere_exits_1_and_says_why(servers, inputs, tmp_path, capsys):
     a, b = servers("a", fail=True), servers("b", fail=True)
     out = tmp_path / "out"

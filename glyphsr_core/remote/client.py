@@ -84,12 +84,19 @@ class ComfyClient:
         return f"{subfolder}/{answer['name']}" if subfolder else answer["name"]
 
     def connect(self, client_id: str) -> WebSocket:
-        """Open /ws for `client_id` (before queueing, so that no event of the prompt is missed)."""
+        """Open /ws for `client_id` and wait for its greeting (before queueing: no event of the prompt is missed)."""
         ws_url = self.url.replace("http://", "ws://", 1) + f"/ws?clientId={urllib.parse.quote(client_id)}"
         try:
-            return WebSocket(ws_url, timeout=self.timeout)
+            ws = WebSocket(ws_url, timeout=self.timeout)
         except (OSError, ValueError) as exc:
             raise ServerUnavailable(f"{self.url} websocket: {exc}") from None
+        try:  # ComfyUI registers the socket, then greets it with "status": from then on no event is lost
+            while not (isinstance(raw := ws.recv(), str) and json.loads(raw).get("type") == "status"):
+                pass
+        except (TimeoutError, WebSocketClosed, ValueError) as exc:
+            ws.close()
+            raise ServerUnavailable(f"{self.url} websocket sent no status: {exc}") from None
+        return ws
 
     def submit(self, prompt: dict, client_id: str) -> str:
         """POST /prompt; returns the prompt id (PromptFailed with ComfyUI's node errors when invalid)."""
