@@ -177,3 +177,14 @@ def test_a_ui_format_workflow_is_refused_with_how_to_export(inputs, tmp_path, ca
     err = capsys.readouterr().err
     assert "UI format" in err and "Save (API)" in err and str(RESTORE_API) in err
     assert not (tmp_path / "out").exists()
+
+
+def test_an_unwritable_output_fails_that_input_and_the_run(servers, inputs, tmp_path):
+    fake = servers("a")
+    out = tmp_path / "out"
+    (out / "img0_3_0.png").mkdir(parents=True)  # a folder where the image should go
+    assert queue(out, [fake], inputs[:2]) == 1
+    records = {Path(r["input"]).name: r for r in manifest(out)}
+    assert records["img1.png"]["status"] == "done"
+    assert records["img0.png"]["status"] == "failed" and "img0_3_0.png" in records["img0.png"]["error"]
+    assert len(fake.ran) == 2  # ran once: another server would not help

@@ -8,6 +8,7 @@ other server once; it fails when every server has failed it or none answers.
 
 from __future__ import annotations
 
+import logging
 import queue as queue_mod
 import threading
 import time
@@ -19,6 +20,8 @@ from typing import Callable
 from .client import ComfyClient, PromptFailed, ServerUnavailable
 from .jobs import Job
 from .workflow import Workflow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -129,6 +132,8 @@ def process(job: Job, workflow: Workflow, out_dir: Path, pool: ServerPool, timeo
             attempts.append({"server": client.url, "error": str(exc)})
         except PromptFailed as exc:
             attempts.append({"server": client.url, "error": str(exc)})
+        except OSError as exc:  # reading the input or writing OUT: no other server would help
+            return Outcome(job, "failed", error=f"{type(exc).__name__}: {exc}", attempts=attempts)
         else:
             return Outcome(job, "done", client.url, round(time.monotonic() - started, 3), outputs, attempts=attempts)
 
@@ -148,7 +153,11 @@ def run_all(jobs: list[Job], workflow: Workflow, out_dir: Path, pool: ServerPool
                 job = todo.get_nowait()
             except queue_mod.Empty:
                 return
-            outcome = process(job, workflow, out_dir, pool, timeout)
+            try:
+                outcome = process(job, workflow, out_dir, pool, timeout)
+            except Exception as exc:  # a bug must cost this input, not the run's count of failures
+                log.exception("queue: %s", job.source)
+                outcome = Outcome(job, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
             with lock:
                 outcomes.append(outcome)
                 on_done(outcome)
