@@ -188,3 +188,12 @@ def test_an_unwritable_output_fails_that_input_and_the_run(servers, inputs, tmp_
     assert records["img1.png"]["status"] == "done"
     assert records["img0.png"]["status"] == "failed" and "img0_3_0.png" in records["img0.png"]["error"]
     assert len(fake.ran) == 2  # ran once: another server would not help
+
+
+def test_a_prompt_that_runs_too_long_goes_to_another_server(servers, inputs, tmp_path):
+    slow, quick = servers("slow", delay=3.0), servers("quick")
+    out = tmp_path / "out"
+    assert queue(out, [slow, quick], inputs[:1], "--timeout", "0.5") == 0
+    (record,) = manifest(out)
+    assert record["server"] == quick.url
+    assert record["attempts"][0]["server"] == slow.url and "did not finish within 0.5 s" in record["attempts"][0]["error"]

@@ -31,8 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="override a node input, e.g. --set 7.steps=10 (VALUE read as JSON when it parses)")
     parser.add_argument("--per-server", type=int, default=2,
                         help="inputs in flight per server (2 keeps the next prompt waiting while one downloads)")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds one prompt may take before it is "
-                        "given to another server")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds a prompt may wait in a server's queue, "
+                        "and again seconds it may run, before it is given to another server")
 
 
 def _check_servers(urls: list[str]) -> list[str]:

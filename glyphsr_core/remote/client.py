@@ -106,7 +106,8 @@ class ComfyClient:
         return answer["prompt_id"]
 
     def wait(self, prompt_id: str, ws: WebSocket, timeout: float) -> dict:
-        """Follow the prompt on the websocket until it ends; returns its /history entry."""
+        """Follow the prompt on the websocket until it ends; returns its /history entry. `timeout`
+        bounds the wait in the queue, and again the run from ComfyUI's execution_start."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             ws.settimeout(max(0.1, min(5.0, deadline - time.monotonic())))
@@ -124,10 +125,12 @@ class ComfyClient:
             data = message.get("data") or {}
             if data.get("prompt_id") != prompt_id:
                 continue
+            if message.get("type") == "execution_start":  # the time in the queue does not count against the run
+                deadline = time.monotonic() + timeout
             if message.get("type") in _END_EVENTS or (message.get("type") == "executing" and data.get("node") is None):
                 break
         else:
-            raise ServerUnavailable(f"{self.url}: prompt {prompt_id} did not finish within {timeout:.0f} s")
+            raise ServerUnavailable(f"{self.url}: prompt {prompt_id} did not finish within {timeout:g} s")
         return self._finished_entry(prompt_id)
 
     def history(self, prompt_id: str) -> dict | None:
