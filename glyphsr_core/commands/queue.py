@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
                          "attempts": outcome.attempts, "workflow": workflow.key()})
         what = (f"{len(outcome.outputs)} image(s) from {outcome.server} in {outcome.seconds:.1f} s"
                 if outcome.status == "done" else f"FAILED: {outcome.error}")
+        if outcome.attempts and outcome.status == "done":
+            what += f" (failed first on {', '.join(t['server'] for t in outcome.attempts)})"
         print(f"[{next(counter)}/{len(todo)}] {outcome.job.stem}: {what}", flush=True)
 
     pool = ServerPool([ComfyClient(url) for url in servers])
@@ -77,6 +79,6 @@ def run(args: argparse.Namespace) -> int:
                        on_done=record)
     failed = [o for o in outcomes if o.status != "done"]
     per_server = Counter(o.server for o in outcomes if o.status == "done")
-    print(f"done: {len(outcomes) - len(failed)}, failed: {len(failed)}, skipped: {len(jobs) - len(todo)}; "
-          + ", ".join(f"{url}: {n}" for url, n in per_server.items()))
+    print(f"done: {len(outcomes) - len(failed)}, failed: {len(failed)}, skipped: {len(jobs) - len(todo)}"
+          + "".join(f"; {url}: {n}" for url, n in per_server.items()))
     return 1 if failed else 0
