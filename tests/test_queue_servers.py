@@ -197,3 +197,12 @@ def test_a_prompt_that_runs_too_long_goes_to_another_server(servers, inputs, tmp
     (record,) = manifest(out)
     assert record["server"] == quick.url
     assert record["attempts"][0]["server"] == slow.url and "did not finish within 0.5 s" in record["attempts"][0]["error"]
+
+
+def test_a_manifest_that_cannot_be_written_stops_the_run(servers, inputs, tmp_path):
+    fake = servers("a")
+    out = tmp_path / "out"
+    (out / "queue_manifest.jsonl").mkdir(parents=True)  # the manifest's name taken by a folder
+    with pytest.raises(IsADirectoryError):
+        queue(out, [fake], inputs, "--per-server", "1")
+    assert len(fake.ran) < len(inputs)  # no more inputs taken once it could not record

@@ -52,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.per_server < 1:
         raise InvalidInputError(f"--per-server {args.per_server}: give 1 or more")
+    if not args.timeout > 0:
+        raise InvalidInputError(f"--timeout {args.timeout}: give a number of seconds above 0")
     servers = _check_servers(args.servers or [DEFAULT_SERVER])
     workflow = load_workflow(args.workflow, args.input_node, args.overrides)
     if workflow.note:

@@ -140,11 +140,13 @@ def process(job: Job, workflow: Workflow, out_dir: Path, pool: ServerPool, timeo
 
 def run_all(jobs: list[Job], workflow: Workflow, out_dir: Path, pool: ServerPool, *, per_server: int = 2,
             timeout: float = 600.0, on_done: Callable[[Outcome], None] = lambda o: None) -> list[Outcome]:
-    """Process every job with `per_server` workers per server; `on_done` sees each outcome as it comes."""
+    """Process every job with `per_server` workers per server; `on_done` sees each outcome as it comes
+    (if it raises, the workers stop taking inputs and the error is raised here once they are done)."""
     todo: queue_mod.Queue[Job] = queue_mod.Queue()
     for job in jobs:
         todo.put(job)
     outcomes: list[Outcome] = []
+    errors: list[Exception] = []
     lock = threading.Lock()
 
     def worker() -> None:
@@ -160,11 +162,19 @@ def run_all(jobs: list[Job], workflow: Workflow, out_dir: Path, pool: ServerPool
                 outcome = Outcome(job, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
             with lock:
                 outcomes.append(outcome)
-                on_done(outcome)
+                if not errors:
+                    try:
+                        on_done(outcome)
+                    except Exception as exc:  # e.g. the manifest cannot be written: stop taking inputs
+                        errors.append(exc)
+            if errors:
+                return
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, per_server * len(pool.clients)))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    if errors:
+        raise errors[0]
     return outcomes
