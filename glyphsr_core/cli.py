@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "make-corpus": ("glyphsr_core.commands.make_corpus", "write a synthetic text corpus: HQ/LQ pairs, masks, glyph maps, metadata.jsonl"),
     "make-lq": ("glyphsr_core.commands.make_lq", "write a dataset's LQ inputs at a scale (for evaluating another tool's outputs)"),
     "keep-words": ("glyphsr_core.commands.keep_words", "put a faithful upscale's words back into an image another upscaler made"),
+    "queue": ("glyphsr_core.commands.queue", "run an API-format workflow on many images through one or more ComfyUI servers"),
     "evaluate": ("glyphsr_core.commands.evaluate", "OCR F1 / CER / PSNR of upscaling methods on SVT, CTW1500, CUTE80 or a synthetic corpus"),
 }
 
