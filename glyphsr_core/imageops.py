@@ -11,16 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from .errors import InputNotFoundError, InvalidInputError
+from .errors import ImageInputError
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: OCR and analysis run without it
     import torch
-
-
-class ImageInputError(InvalidInputError):
-    """An image input has a shape or content the method cannot use."""
 
 
 def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
@@ -47,29 +43,11 @@ def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
 
 
 def open_image_file(path: Path) -> Image.Image:
-    """A decoded image file, or a clear error naming it (missing, or not an image)."""
-    if not path.is_file():
-        raise InputNotFoundError(f"image not found: {path}")
-    try:
-        image = Image.open(path)
-        image.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ImageInputError(f"cannot decode {path} as an image: {exc}") from exc
-    return upright_8bit(image)
+    """An image file's picture as RGB over white, or a clear error naming the file (every format:
+    glyphsr_core.imagefiles)."""
+    from .imagefiles import open_image_file as open_file
 
-
-def upright_8bit(image: Image.Image) -> Image.Image:
-    """The image as it is meant to be seen: EXIF orientation applied (a phone photo upright) and
-    16-bit grey scaled to 8 bits (Pillow's own conversion clips it at 255: a white picture)."""
-    from PIL import ImageOps
-
-    image = ImageOps.exif_transpose(image)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        values = np.asarray(image, dtype=np.float64)
-        if image.mode != "I" or values.max(initial=0) > 255:  # 16-bit content
-            values = values / 257.0
-        image = Image.fromarray(np.clip(values + 0.5, 0, 255).astype(np.uint8), mode="L")
-    return image
+    return open_file(path)
 
 
 def to_pil_rgb(image: Image.Image | np.ndarray) -> Image.Image:
