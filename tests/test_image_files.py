@@ -33,6 +33,20 @@ def write_png16(path, values: np.ndarray) -> None:
                      + chunk(b"IEND", b""))
 
 
+def write_tiff16(path, values: np.ndarray) -> None:
+    """An uncompressed 16-bit RGB TIFF (a scanner's or a raw developer's export) byte by byte."""
+    height, width, _ = values.shape
+    data = values.astype("<u2").tobytes()
+    entries = [(256, 3, 1, width), (257, 3, 1, height), (258, 3, 3, 8 + 2 + 12 * 10 + 4),
+               (259, 3, 1, 1), (262, 3, 1, 2), (273, 4, 1, 8 + 2 + 12 * 10 + 4 + 6), (277, 3, 1, 3),
+               (278, 3, 1, height), (279, 4, 1, len(data)), (284, 3, 1, 1)]
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHI", tag, kind, count) + (struct.pack("<HH", value, 0) if kind == 3 and count == 1
+                                                 else struct.pack("<I", value)) for tag, kind, count, value in entries)
+    path.write_bytes(b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + struct.pack("<3H", 16, 16, 16)
+                     + data)
+
+
 def pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.float64)
 
@@ -56,6 +70,7 @@ def test_exif_rotated_photo_opens_upright(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
     stored.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    assert read_image(tmp_path / "phone.jpg").info.notes == ["EXIF orientation 6 applied (turned upright)"]
     opened = open_image_file(tmp_path / "phone.jpg")
     assert opened.size == (40, 20)
     pixels_ = np.asarray(opened.convert("RGB"), dtype=int)
@@ -72,6 +87,14 @@ def test_16_bit_rgb_gradient_survives_within_one_level(tmp_path):
     error = np.abs(pixels(opened.colour) - ramp / 257.0)
     assert opened.colour.mode == "RGB" and error.max() < 1.0  # Pillow keeps the high byte: under one level
     assert opened.info.bits == 16 and not opened.info.grey and opened.alpha is None
+
+
+def test_16_bit_rgb_tiff(tmp_path):
+    values = np.random.default_rng(3).integers(0, 65536, (5, 9, 3)).astype(np.uint16)
+    write_tiff16(tmp_path / "scan.tif", values)
+    opened = read_image(tmp_path / "scan.tif")
+    assert opened.info.bits == 16 and opened.colour.mode == "RGB"
+    assert np.abs(pixels(opened.colour) - values / 257.0).max() < 1.0
 
 
 def test_16_bit_alpha_with_colour_and_with_grey(tmp_path):
@@ -93,7 +116,7 @@ def test_16_bit_alpha_with_colour_and_with_grey(tmp_path):
 @pytest.mark.parametrize("top", [1.0, 255.0])
 def test_32_bit_float_tiff_is_scaled_by_its_range(tmp_path, top):
     ramp = np.linspace(0, top, 50, dtype=np.float32).reshape(5, 10)
-    Image.fromarray(ramp, mode="F").save(tmp_path / "float.tif")
+    Image.fromarray(ramp).save(tmp_path / "float.tif")
     opened = read_image(tmp_path / "float.tif")
     assert opened.info.mode == "F" and opened.info.bits == 32 and opened.colour.mode == "L"
     assert np.abs(pixels(opened.colour) - ramp * (255.0 / top)).max() <= 0.5
@@ -216,7 +239,7 @@ def test_truncated_files_are_an_error_naming_the_file(tmp_path, fmt):
 
 def test_not_an_image_names_the_file(tmp_path):
     (tmp_path / "notes.heic").write_text("hello")
-    with pytest.raises(ImageInputError, match=r"notes\.heic as an image: not a format Pillow reads \(\.heic\)"):
+    with pytest.raises(ImageInputError, match=r"notes\.heic as an image: Pillow does not recognise it \(\.heic; "):
         read_image(tmp_path / "notes.heic")
 
 
@@ -265,6 +288,12 @@ def test_jpeg_output_composites_alpha_over_white_and_says_so(tmp_path, caplog):
         assert written.format == "JPEG" and written.mode == "RGB" and min(written.getpixel((4, 4))) >= 250
         assert written.info.get("progression") is None
     assert "JPEG cannot store transparency" in saved.notes[0] and "clear.png are white" in caplog.text
+
+
+def test_an_rgba_image_saved_as_jpeg_is_seen_on_white(tmp_path):
+    save_atomically(Image.new("RGBA", (8, 8), (0, 0, 0, 0)), tmp_path / "clear.jpg")
+    with Image.open(tmp_path / "clear.jpg") as written:
+        assert written.mode == "RGB" and min(written.getpixel((4, 4))) >= 250  # white, not black
 
 
 def test_grey_stays_grey_and_16_bit_input_says_the_output_is_8_bit(tmp_path, caplog):

@@ -14,6 +14,8 @@ from PIL import Image
 #: below this alpha (of 255) a pixel's colour is not recoverable from its white composite (it is
 #: kept as composited: invisible anyway)
 _LEAST_ALPHA = 8
+#: rows un-composited at a time: float temporaries stay small on huge images
+_BAND_ROWS = 256
 
 
 def composite_over_white(colour: Image.Image, alpha: Image.Image | None) -> Image.Image:
@@ -21,9 +23,7 @@ def composite_over_white(colour: Image.Image, alpha: Image.Image | None) -> Imag
     rgb = colour.convert("RGB") if colour.mode != "RGB" else colour
     if alpha is None:
         return rgb
-    values = np.asarray(rgb, dtype=np.float32)
-    weight = np.asarray(alpha, dtype=np.float32)[..., None] / 255.0
-    return Image.fromarray((values * weight + 255.0 * (1.0 - weight) + 0.5).astype(np.uint8))
+    return Image.composite(rgb, Image.new("RGB", rgb.size, (255, 255, 255)), alpha)
 
 
 def join_alpha(processed: Image.Image, alpha: Image.Image, original: Image.Image | None = None) -> Image.Image:
@@ -34,20 +34,28 @@ def join_alpha(processed: Image.Image, alpha: Image.Image, original: Image.Image
     """
     if alpha.size != processed.size:
         alpha = alpha.resize(processed.size, Image.Resampling.BICUBIC)
-    values = np.asarray(processed, dtype=np.float32)
-    weight = np.asarray(alpha, dtype=np.float32) / 255.0
-    if values.ndim == 3:
-        weight = weight[..., None]
-    visible = weight >= _LEAST_ALPHA / 255.0
-    colour = np.where(visible, (values - 255.0 * (1.0 - weight)) / np.maximum(weight, 1e-6), values)
-    colour = np.clip(colour + 0.5, 0, 255).astype(np.uint8)
+    values, weights = np.asarray(processed), np.asarray(alpha)
+    colour = np.empty_like(values)
+    for top in range(0, values.shape[0], _BAND_ROWS):
+        rows = slice(top, top + _BAND_ROWS)
+        colour[rows] = _uncomposite(values[rows], weights[rows])
     if original is not None and original.size == processed.size:
         kept = np.asarray(original.convert(processed.mode))
-        unchanged = np.asarray(composite_over_white(original, alpha).convert(processed.mode)) == \
-            np.asarray(processed)
+        unchanged = np.asarray(composite_over_white(original, alpha).convert(processed.mode)) == values
         if unchanged.ndim == 3:
             unchanged = unchanged.all(axis=-1, keepdims=True)
         colour = np.where(unchanged, kept, colour)
     joined = Image.fromarray(colour)
     joined.putalpha(alpha)
     return joined
+
+
+def _uncomposite(values: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The colour that, laid with `alpha` over white, gives `values` (clipped to 0..255)."""
+    weight = alpha.astype(np.float32) / 255.0
+    if values.ndim == 3:
+        weight = weight[..., None]
+    values = values.astype(np.float32)
+    colour = np.where(weight >= _LEAST_ALPHA / 255.0, (values - 255.0 * (1.0 - weight)) / np.maximum(weight, 1e-6),
+                      values)
+    return np.clip(colour + 0.5, 0, 255).astype(np.uint8)

@@ -16,6 +16,8 @@ from PIL import Image, ImageCms
 
 logger = logging.getLogger(__name__)
 
+#: ImageCms.Intent.RELATIVE_COLORIMETRIC and ImageCms.Flags.BLACKPOINTCOMPENSATION (numbers: Pillow 10.1 lacks the enums)
+_RELATIVE_COLORIMETRIC, _BLACK_POINT_COMPENSATION = 1, 0x2000
 #: Pillow mode -> the ICC colour space a profile must describe to convert it
 _SPACES = {"RGB": "RGB", "CMYK": "CMYK"}
 
@@ -42,8 +44,8 @@ def to_srgb(colour: Image.Image, icc: bytes | None, path: object) -> tuple[Image
     try:
         srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
         converted = ImageCms.profileToProfile(colour, profile, srgb, outputMode="RGB",
-                                              renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
-                                              flags=ImageCms.Flags.BLACKPOINTCOMPENSATION)
+                                              renderingIntent=_RELATIVE_COLORIMETRIC,
+                                              flags=_BLACK_POINT_COMPENSATION)
     except ImageCms.PyCMSError as exc:
         logger.warning("%s: its ICC profile %r cannot convert to sRGB (%s); colours read as stored", path, name, exc)
         return _plain(colour), f"{name} (not convertible; used as stored)"

@@ -72,19 +72,21 @@ def read_image(path: Path) -> OpenedImage:
                                  grey=image.mode in _GREY or raw.split(";")[0] in ("L", "LA", "I"))
             image.load()
             icc = image.info.get("icc_profile")
+            orientation = image.getexif().get(0x0112, 1)
             upright = ImageOps.exif_transpose(image)
     except UnidentifiedImageError as exc:
         kind = path.suffix or "no extension"
-        raise ImageInputError(f"cannot decode {path} as an image: not a format Pillow reads ({kind}); "
-                              "convert it to PNG, JPEG, WebP or TIFF") from exc
+        raise ImageInputError(f"cannot decode {path} as an image: Pillow does not recognise it ({kind}; e.g. HEIC, "
+                              "camera RAW, a floating-point colour TIFF, or not an image at all); convert it to "
+                              "PNG, JPEG, WebP or TIFF") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         if "truncated" in str(exc):
             raise ImageInputError(f"cannot decode {path}: the file is truncated (it ends before the image does; "
                                   "copy or export it again)") from exc
         raise ImageInputError(f"cannot decode {path} as an image: {exc}") from exc
     _say_frames(info)
-    if upright.size != info.size:
-        info.notes.append("EXIF orientation applied (turned upright)")
+    if orientation not in (None, 1):
+        info.notes.append(f"EXIF orientation {orientation} applied (turned upright)")
     colour, alpha = _eight_bit(upright, info)
     colour, info.colour_profile = to_srgb(colour, icc, path)
     info.alpha, info.size = alpha is not None, colour.size
@@ -94,8 +96,8 @@ def read_image(path: Path) -> OpenedImage:
 def _raw_mode(image: Image.Image) -> str:
     """The decoder's raw mode ("RGB;16B", "LA;16B", "F;32F"), read before `load` clears it: Pillow
     hands 16-bit RGB(A) and grey + alpha over as 8-bit RGB(A), the raw mode still says what is stored."""
-    for tile in image.tile:
-        args = tile.args if isinstance(tile.args, tuple) else (tile.args,)
+    for tile in image.tile:  # (codec, extents, offset, args)
+        args = tile[3] if isinstance(tile[3], tuple) else (tile[3],)
         raw = next((a for a in args if isinstance(a, str) and a), None)
         if raw:
             return raw

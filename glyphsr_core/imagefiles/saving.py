@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import InvalidInputError
-from .alpha import join_alpha
+from .alpha import composite_over_white, join_alpha
 from .opening import OpenedImage
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,8 @@ def save_atomically(image: Image.Image, path: Path, source: OpenedImage | None =
     fmt = check_output_path(path)
     saved = SavedImage(str(path), fmt, image.mode, image.size)
     image = _like_source(image, source, fmt, saved)
+    if image.mode in ("LA", "RGBA") and image.mode not in _MODES[fmt] and "RGBA" not in _MODES[fmt]:
+        image = composite_over_white(image.convert(image.mode[:-1]), image.getchannel("A"))  # JPEG: seen on white
     if image.mode not in _MODES[fmt]:
         image = image.convert("RGBA" if "A" in image.mode and "RGBA" in _MODES[fmt] else "RGB")
     saved.mode = image.mode
