@@ -87,6 +87,35 @@ def comfy_to_rgb(images: torch.Tensor, name: str = "image") -> torch.Tensor:
     return rgb.movedim(-1, 1)
 
 
+def split_channels(images: torch.Tensor, name: str = "image") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """IMAGE [B, H, W, C] -> ([B, 3, H, W] float32 colour, the extra channels (alpha) or None).
+
+    The tensor twin of glyphsr_core.imagefiles' alpha handling, for nodes that repair pixels in place
+    (Keep Words): alpha passes through untouched; image files are composited over white instead."""
+    images = check_comfy_images(images, name)
+    channels = images.shape[-1]
+    rgb = images[..., :1].repeat(1, 1, 1, 3) if channels < 3 else images[..., :3]
+    extra = images[..., 1:] if channels == 2 else images[..., 3:] if channels == 4 else None
+    return rgb.movedim(-1, 1).float().cpu(), extra
+
+
+def join_channels(repaired: torch.Tensor, original: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
+    """[B, 3, H, W] back to the input's layout: grey stays grey (changed pixels only), alpha passes through."""
+    import torch
+
+    out = repaired.movedim(1, -1)
+    if original.ndim == 3:
+        original = original.unsqueeze(0)
+    channels = original.shape[-1]
+    if channels < 3:
+        grey = out.mean(dim=-1, keepdim=True)
+        changed = (out != original[..., :1].float()).any(dim=-1, keepdim=True)
+        out = torch.where(changed, grey, original[..., :1].float())
+    if extra is not None:
+        out = torch.cat([out, extra.to(out)], dim=-1)
+    return out
+
+
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     """PIL (RGB or L) -> [1, C, H, W] float32 in 0..1 (the headless pipeline's image layout)."""
     import torch
