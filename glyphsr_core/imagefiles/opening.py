@@ -73,7 +73,7 @@ def read_image(path: Path) -> OpenedImage:
             image.load()
             icc = image.info.get("icc_profile")
             orientation = image.getexif().get(0x0112, 1)
-            upright = ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)  # no copy of a picture that may be huge
     except UnidentifiedImageError as exc:
         kind = path.suffix or "no extension"
         raise ImageInputError(f"cannot decode {path} as an image: Pillow does not recognise it ({kind}; e.g. HEIC, "
@@ -87,7 +87,7 @@ def read_image(path: Path) -> OpenedImage:
     _say_frames(info)
     if orientation not in (None, 1):
         info.notes.append(f"EXIF orientation {orientation} applied (turned upright)")
-    colour, alpha = _eight_bit(upright, info)
+    colour, alpha = _eight_bit(image, info)
     colour, info.colour_profile = to_srgb(colour, icc, path)
     info.alpha, info.size = alpha is not None, colour.size
     return OpenedImage(colour, alpha, info)
