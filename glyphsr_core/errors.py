@@ -30,6 +30,10 @@ class MissingPackageError(GlyphSRInputError, ImportError):
     """An optional package a feature needs is not installed (the message names it)."""
 
 
+class ImageInputError(InvalidInputError):
+    """An image input (a file, a tensor) has a format, shape or content the method cannot use."""
+
+
 class BatchSizeError(InvalidInputError):
     """Two batched inputs whose sizes cannot be paired."""
 

@@ -11,16 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from .errors import InputNotFoundError, InvalidInputError
+from .errors import ImageInputError
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: OCR and analysis run without it
     import torch
-
-
-class ImageInputError(InvalidInputError):
-    """An image input has a shape or content the method cannot use."""
 
 
 def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
@@ -47,29 +43,11 @@ def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
 
 
 def open_image_file(path: Path) -> Image.Image:
-    """A decoded image file, or a clear error naming it (missing, or not an image)."""
-    if not path.is_file():
-        raise InputNotFoundError(f"image not found: {path}")
-    try:
-        image = Image.open(path)
-        image.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ImageInputError(f"cannot decode {path} as an image: {exc}") from exc
-    return upright_8bit(image)
+    """An image file's picture as RGB over white, or a clear error naming the file (every format:
+    glyphsr_core.imagefiles)."""
+    from .imagefiles import open_image_file as open_file
 
-
-def upright_8bit(image: Image.Image) -> Image.Image:
-    """The image as it is meant to be seen: EXIF orientation applied (a phone photo upright) and
-    16-bit grey scaled to 8 bits (Pillow's own conversion clips it at 255: a white picture)."""
-    from PIL import ImageOps
-
-    image = ImageOps.exif_transpose(image)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        values = np.asarray(image, dtype=np.float64)
-        if image.mode != "I" or values.max(initial=0) > 255:  # 16-bit content
-            values = values / 257.0
-        image = Image.fromarray(np.clip(values + 0.5, 0, 255).astype(np.uint8), mode="L")
-    return image
+    return open_file(path)
 
 
 def to_pil_rgb(image: Image.Image | np.ndarray) -> Image.Image:
@@ -107,6 +85,35 @@ def comfy_to_rgb(images: torch.Tensor, name: str = "image") -> torch.Tensor:
     images = check_comfy_images(images, name)
     rgb = images[..., :1].repeat(1, 1, 1, 3) if images.shape[-1] < 3 else images[..., :3]
     return rgb.movedim(-1, 1)
+
+
+def split_channels(images: torch.Tensor, name: str = "image") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """IMAGE [B, H, W, C] -> ([B, 3, H, W] float32 colour, the extra channels (alpha) or None).
+
+    The tensor twin of glyphsr_core.imagefiles' alpha handling, for nodes that repair pixels in place
+    (Keep Words): alpha passes through untouched; image files are composited over white instead."""
+    images = check_comfy_images(images, name)
+    channels = images.shape[-1]
+    rgb = images[..., :1].repeat(1, 1, 1, 3) if channels < 3 else images[..., :3]
+    extra = images[..., 1:] if channels == 2 else images[..., 3:] if channels == 4 else None
+    return rgb.movedim(-1, 1).float().cpu(), extra
+
+
+def join_channels(repaired: torch.Tensor, original: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
+    """[B, 3, H, W] back to the input's layout: grey stays grey (changed pixels only), alpha passes through."""
+    import torch
+
+    out = repaired.movedim(1, -1)
+    if original.ndim == 3:
+        original = original.unsqueeze(0)
+    channels = original.shape[-1]
+    if channels < 3:
+        grey = out.mean(dim=-1, keepdim=True)
+        changed = (out != original[..., :1].float()).any(dim=-1, keepdim=True)
+        out = torch.where(changed, grey, original[..., :1].float())
+    if extra is not None:
+        out = torch.cat([out, extra.to(out)], dim=-1)
+    return out
 
 
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:

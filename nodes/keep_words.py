@@ -8,7 +8,7 @@ import torch
 
 from ..glyphsr_core.guard import (COLOR_METHODS, KEEP_MODES, ResampleRound, format_guard_report, keep_words_batch,
                                   ocr_reader)
-from ..glyphsr_core.imageops import check_comfy_images
+from ..glyphsr_core.imageops import join_channels, split_channels
 from .ocr import TEXT_TYPE
 from .runtime import CATEGORY, check_interrupt, output_device, progress_bar
 
@@ -18,30 +18,6 @@ SEED_STRIDE = 1000
 #: climb (a second climb, when one is needed, runs inside the last steps; the bar is filled at the end)
 LADDER_PASSES = 1 + 2 * 5
 SAMPLING_INPUTS = ("model", "vae", "text_positive", "text_negative")
-
-
-def split_channels(images: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """IMAGE [B, H, W, C] -> ([B, 3, H, W] float32 colour, the extra channels (alpha) or None)."""
-    images = check_comfy_images(images, name)
-    channels = images.shape[-1]
-    rgb = images[..., :1].repeat(1, 1, 1, 3) if channels < 3 else images[..., :3]
-    extra = images[..., 1:] if channels == 2 else images[..., 3:] if channels == 4 else None
-    return rgb.movedim(-1, 1).float().cpu(), extra
-
-
-def join_channels(repaired: torch.Tensor, original: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
-    """[B, 3, H, W] back to the input's layout: grey stays grey (changed pixels only), alpha passes through."""
-    out = repaired.movedim(1, -1)
-    if original.ndim == 3:
-        original = original.unsqueeze(0)
-    channels = original.shape[-1]
-    if channels < 3:
-        grey = out.mean(dim=-1, keepdim=True)
-        changed = (out != original[..., :1].float()).any(dim=-1, keepdim=True)
-        out = torch.where(changed, grey, original[..., :1].float())
-    if extra is not None:
-        out = torch.cat([out, extra.to(out)], dim=-1)
-    return out
 
 
 def comfy_resampler(model, vae, positive, negative, seed: int, steps: int, cfg: float, sampler_name: str,

@@ -89,7 +89,12 @@ def test_keep_words_keeps_alpha_and_grey(lq, tmp_path):
         assert kept.mode == mode and kept.size == (800, 400)
         report = json.loads(out.with_name(f"{name}_kept_report.json").read_text())
         assert report["keep_words"]["f1_after"] == 1.0
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "up_rgba_kept.png"))[..., 3], np.asarray(rgba)[..., 3])
+    kept = np.asarray(Image.open(tmp_path / "up_rgba_kept.png"))
+    assert np.array_equal(kept[..., 3], np.asarray(rgba)[..., 3])
+    report = json.loads((tmp_path / "up_rgba_kept_report.json").read_text())
+    outside = outside_every_repair(report["keep_words"], 800, 400, 8)
+    assert np.array_equal(kept[outside], np.asarray(rgba)[outside])  # colour under any transparency: exact
+    assert report["files"]["output"]["mode"] == "RGBA" and report["files"]["upscaled"]["alpha"] is True
 
 
 def test_no_words_in_the_reference_pass_the_image_through(tmp_path, capsys):

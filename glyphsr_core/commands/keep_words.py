@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..imageops import open_image_file
+from ..imagefiles import check_output_path, read_image, save_atomically
 from ..restore.cli_support import add_restorer_arguments
 from .analyze import add_word_filter_argument
 
@@ -34,7 +34,7 @@ def add_keep_mode_argument(parser: argparse.ArgumentParser, *names: str) -> None
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("upscaled", type=Path, help="the image another upscaler made (any size of the LQ's picture)")
     parser.add_argument("--lq", type=Path, required=True, help="the low-quality image it was made from")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="output image path (.png)")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="output image path (.png, .jpg, .webp or .tif)")
     parser.add_argument("--reference", default="restore", metavar="restore|lq|FILE",
                         help="whose words count: restore (Text Restore of the LQ, default), lq (the LQ enlarged "
                              "with bicubic) or an image file of the same picture")
@@ -49,14 +49,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="how far a repair reaches beyond the word box, feathered over its outer half (default 8)")
     add_word_filter_argument(parser)
     add_restorer_arguments(parser)
-
-
-def save_atomically(image: Any, path: Path) -> None:
-    """Write to a temporary name beside `path`, then rename: an interrupt never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    image.save(partial, format=image.format or (path.suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG"))
-    partial.replace(path)
 
 
 def keep_and_report(upscaled: Any, lq: Any, args: argparse.Namespace, source: str, dilation: int) -> tuple[Any, dict]:
@@ -89,10 +81,12 @@ def write_report(out: Path, report: dict) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    upscaled, lq = open_image_file(args.upscaled), open_image_file(args.lq)
-    kept, report = keep_and_report(upscaled, lq, args, args.reference, args.dilation)
+    check_output_path(args.out)
+    upscaled, lq = read_image(args.upscaled), read_image(args.lq)
+    kept, report = keep_and_report(upscaled.for_method(), lq.for_method(), args, args.reference, args.dilation)
     report = {"upscaled": str(args.upscaled), "lq": str(args.lq), "output": str(args.out), **report}
-    save_atomically(kept, args.out)
+    saved = save_atomically(kept, args.out, upscaled)
+    report["files"] = {"upscaled": upscaled.info.to_dict(), "lq": lq.info.to_dict(), "output": saved.to_dict()}
     report_path = write_report(args.out, report)
     print(f"{kept.width}x{kept.height} -> {args.out}")
     print(f"report: {report_path}")

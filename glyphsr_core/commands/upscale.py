@@ -23,12 +23,12 @@ from pathlib import Path
 from .. import defaults as d
 from ..diffusion import SCHEDULERS
 from ..errors import InvalidInputError
-from ..imageops import open_image_file
+from ..imagefiles import check_output_path, open_image_file, read_image, save_atomically
 from ..restore.cli_support import add_restorer_arguments
 from ..sampling.pingpong import SCHEDULES, PingPong
 from ..text.text_input import parse_text_input
 from .analyze import add_word_filter_argument
-from .keep_words import MODES, add_keep_mode_argument, keep_and_report, save_atomically, write_report
+from .keep_words import MODES, add_keep_mode_argument, keep_and_report, write_report
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def _sample_tile(value: str) -> int:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", type=Path, help="low-quality input image")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="output image path (.png)")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="output image path (.png, .jpg, .webp or .tif)")
     parser.add_argument("--scale", type=float, default=4, help="upscale factor (default 4; 2, 4 or 8 without --base)")
     parser.add_argument("--base", type=Path, default=None,
                         help="base model: diffusers folder, or .safetensors checkpoint with --base-config "
@@ -147,17 +147,18 @@ def _settings(args: argparse.Namespace) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")}
 
 
-def _run_restore_only(args: argparse.Namespace, image) -> int:
+def _run_restore_only(args: argparse.Namespace, opened) -> int:
     from .. import method
 
-    restored, loaded = method.text_restore(image, args.scale, args.restorer, tile=args.tile,
+    restored, loaded = method.text_restore(opened.for_method(), args.scale, args.restorer, tile=args.tile,
                                            context_margin=args.tile_overlap)
-    save_atomically(restored, args.out)
+    saved = save_atomically(restored, args.out, opened)
     words, dropped = method.read_words(restored, args.min_confidence, args.word_filter)
     report_path = write_report(args.out, {
         "image": str(args.image), "output": str(args.out), "size": list(restored.size),
         "stage": "text restore only (no --base)", "restorer": str(loaded.path), "ocr": words.to_dict(),
-        "ocr_dropped": [d.to_dict() for d in dropped], "settings": _settings(args)})
+        "ocr_dropped": [d.to_dict() for d in dropped], "settings": _settings(args),
+        "files": {"input": opened.info.to_dict(), "output": saved.to_dict()}})
     print(f"{restored.width}x{restored.height} -> {args.out} (Text Restore; add --base for the diffusion stages)")
     print(f"words: {' | '.join(r.text for r in words.regions) or '(none)'}")
     print(f"report: {report_path}")
@@ -181,10 +182,11 @@ def check_stage_flags(args: argparse.Namespace) -> None:
         args.guard = d.GUARD_ROUNDS if args.base is not None else 0
 
 
-def _run_upscaler(args: argparse.Namespace, image) -> int:
+def _run_upscaler(args: argparse.Namespace, opened) -> int:
     """Any upscaler's look, Text Restore's words: the upscaler, then Keep Words against stage 1."""
     from .. import method
 
+    image = opened.for_method()
     upscaled, loaded = method.upscale_with_model(args.upscaler, image, args.scale, tile=args.tile,
                                                  context_margin=args.tile_overlap)
     report = {"image": str(args.image), "output": str(args.out), "upscaler": str(args.upscaler),
@@ -194,7 +196,8 @@ def _run_upscaler(args: argparse.Namespace, image) -> int:
         report.update(kept)
     else:
         print("keep words: off (--guard -1): the upscaler's raw output")
-    save_atomically(upscaled, args.out)
+    saved = save_atomically(upscaled, args.out, opened)
+    report["files"] = {"input": opened.info.to_dict(), "output": saved.to_dict()}
     print(f"{upscaled.width}x{upscaled.height} -> {args.out} ({loaded.path.name})")
     print(f"report: {write_report(args.out, report)}")
     return 0
@@ -213,18 +216,20 @@ def _check_and_pingpong(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_path(args.out)
     check_stage_flags(args)
     if args.base is None:
         if args.scale <= 0:
             raise InvalidInputError(f"--scale must be > 0, got {args.scale}")
         if args.upscaler is not None:
-            return _run_upscaler(args, open_image_file(args.image))
-        return _run_restore_only(args, open_image_file(args.image))
+            return _run_upscaler(args, read_image(args.image))
+        return _run_restore_only(args, read_image(args.image))
     from .. import method
     from ..diffusion.sampler import GlyphSRPipeline
 
     pingpong = _check_and_pingpong(args)
-    image = open_image_file(args.image)
+    opened = read_image(args.image)
+    image = opened.for_method()
     text = _read_text(args.text, image.width, image.height) if args.text else None
     # stage 1 (or the user's own restored image): OCR's image (unless --ocr-source lq), the hint of a text
     # branch that sees the restored image, and the Text Guard's fallback
@@ -253,15 +258,15 @@ def run(args: argparse.Namespace) -> int:
                                      seed=args.seed, denoise=args.guard_denoise, dilation=args.guard_dilation,
                                      min_confidence=args.min_confidence, color_fix=args.color_fix, fallback=restored,
                                      mode=MODES[args.keep_mode])
-    return _save(args, result, guard_report)
+    return _save(args, result, guard_report, opened)
 
 
 def _log_step(step: int, total: int, branch: str) -> None:
     logger.info("step %d/%d (%s)", step + 1, total, branch)
 
 
-def _save(args: argparse.Namespace, result, guard_report) -> int:
-    save_atomically(result.image, args.out)
+def _save(args: argparse.Namespace, result, guard_report, opened) -> int:
+    saved = save_atomically(result.image, args.out, opened)
     prompts = result.prompts
     report = {
         "image": str(args.image), "output": str(args.out), "size": list(result.size),
@@ -270,6 +275,7 @@ def _save(args: argparse.Namespace, result, guard_report) -> int:
                     "text_positive": prompts.text_positive, "text_negative": prompts.text_negative},
         "words_dropped": list(prompts.words_dropped), "schedule": result.schedule,
         "tiles": result.info.get("tiles"), "settings": _settings(args),
+        "files": {"input": opened.info.to_dict(), "output": saved.to_dict()},
     }
     if guard_report is not None:
         report["guard"] = guard_report.to_dict()
