@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..imageops import open_image_file
 from ..restore.cli_support import add_restorer_arguments
@@ -59,29 +59,37 @@ def save_atomically(image: Any, path: Path) -> None:
     partial.replace(path)
 
 
-def keep_and_report(upscaled: Any, lq: Any, args: argparse.Namespace, source: str, dilation: int) -> tuple[Any, dict]:
-    """Reference, guidance words, repair: what `keep-words` and `upscale --upscaler` share."""
+def keep_and_report(upscaled: Any, lq: Any, args: argparse.Namespace, source: str, dilation: int, *,
+                    restorer: Any = None, echo: Callable[[str], None] = print) -> tuple[Any, dict]:
+    """Reference, guidance words, repair: what `keep-words` and `upscale --upscaler` share (`restorer`:
+    Text Restore already loaded, for a run over many images)."""
     from .. import method  # torch and OCR: not for --help
     from ..guard import format_guard_report
     from ..guard.headless import keep_words_pil
 
     reference, described = method.keep_words_reference(lq, upscaled.size, source, restorer=args.restorer,
-                                                       tile=args.tile, context_margin=args.tile_overlap)
+                                                       tile=args.tile, context_margin=args.tile_overlap,
+                                                       loaded=restorer)
     guidance = method.guidance_words(reference, args.text, min_confidence=args.min_confidence,
                                      word_filter=args.word_filter)
     kept, result = keep_words_pil(upscaled, reference, guidance, mode=MODES[args.keep_mode],
                                   dilation=dilation, min_confidence=args.min_confidence,
                                   color_fix=args.color_fix)
     share = result.report.changed_pixels / (kept.width * kept.height)
-    print(f"reference: {described}; guidance words: {' | '.join(r.text for r in guidance.regions) or '(none)'}")
-    print(f"keep words: {format_guard_report([result.report])}")
-    print(f"pixels changed: {share:.2%}")
+    echo(f"reference: {described}; guidance words: {' | '.join(r.text for r in guidance.regions) or '(none)'}")
+    echo(f"keep words: {format_guard_report([result.report])}")
+    echo(f"pixels changed: {share:.2%}")
     return kept, {"reference": described, "guidance": guidance.to_dict(), "keep_words": result.report.to_dict(),
                   "changed_share": round(share, 6)}
 
 
+def report_path(out: Path) -> Path:
+    """Where the report of the image `out` goes: `<stem>_report.json` beside it."""
+    return out.with_name(f"{out.stem}_report.json")
+
+
 def write_report(out: Path, report: dict) -> Path:
-    path = out.with_name(f"{out.stem}_report.json")
+    path = report_path(out)
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     partial.replace(path)
