@@ -28,16 +28,19 @@ class Source:
     path: Path
     rel: PurePath
     error: str | None = None
+    within: PurePath | None = None  # the path inside its own input folder (default: rel)
 
 
 @dataclass(frozen=True)
 class Job:
     """One image to process: `input`, the main `output` path (the image, or the report for `analyze`),
-    `name` (the relative name shown in progress), `partner` (the LQ of `keep-words`) and `error`."""
+    `name` (the relative name shown in progress), `within` (its path inside its own input folder, for
+    pairing), `partner` (the LQ of `keep-words`) and `error` (why it cannot run)."""
 
     input: Path
     output: Path
     name: str
+    within: PurePath
     partner: Path | None = None
     error: str | None = None
 
@@ -100,13 +103,14 @@ def expand_inputs(inputs: list[str], exclude: tuple[Path, ...] = ()) -> list[Sou
         path = Path(text)
         if path.is_dir():
             prefix = PurePath(path.resolve().name) if nested else PurePath()
-            sources += [Source(p, prefix / p.relative_to(path)) for p in _folder_images(path, exclude)]
+            sources += [Source(p, prefix / p.relative_to(path), within=PurePath(p.relative_to(path)))
+                        for p in _folder_images(path, exclude)]
         elif is_pattern(text) and not path.exists():
             base = _glob_base(text)
             matches = sorted(Path(m) for m in glob.glob(text, recursive=True))
             images = [m for m in matches if _is_image(m, exclude)]
-            sources += [Source(m, PurePath(m.relative_to(base).name if nested else m.relative_to(base)))
-                        for m in images]
+            sources += [Source(m, PurePath(m.relative_to(base).name if nested else m.relative_to(base)),
+                               within=PurePath(m.relative_to(base))) for m in images]
             if not images:
                 sources.append(Source(path, PurePath(path.name), f"no image matches the pattern {text}"))
         else:  # a file, or a missing path: the job fails with the reader's own message
@@ -126,5 +130,19 @@ def make_jobs(sources: list[Source], output_of: Callable[[PurePath], Path]) -> l
             number += 1
             candidate = output_of(source.rel.with_name(f"{source.rel.stem}_{number}{source.rel.suffix}"))
         taken.add(candidate)
-        jobs.append(Job(source.path, candidate, source.rel.as_posix(), error=source.error))
+        jobs.append(Job(source.path, candidate, source.rel.as_posix(), source.within or source.rel,
+                        error=source.error))
     return jobs
+
+
+def find_partner(folder: Path, within: PurePath) -> Path | None:
+    """The image in `folder` at the same relative path (same name first, else the same stem with any
+    image extension), or None."""
+    same = folder / within
+    if same.is_file():
+        return same
+    for suffix in IMAGE_SUFFIXES:
+        for candidate in (folder / within.with_suffix(suffix), folder / within.with_suffix(suffix.upper())):
+            if candidate.is_file():
+                return candidate
+    return None

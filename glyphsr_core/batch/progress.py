@@ -72,6 +72,3 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started

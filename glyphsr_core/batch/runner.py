@@ -19,6 +19,7 @@ from ..errors import GlyphSRInputError
 from ..errors import InvalidInputError
 from ..data.corpus import IMAGE_SUFFIXES
 from .inputs import Job, expand_inputs, make_jobs
+from .outputs import partial_path
 from .manifest import ManifestWriter, entry, merge_parts, part_path, read_manifest
 from .progress import Progress
 from .shard import Shard, detect_shard, device_for, join, leave, wait_for_everyone
@@ -52,7 +53,7 @@ def report_words(report: dict[str, Any]) -> int | None:
 def remove_partials(paths: Sequence[Path]) -> None:
     """Delete the temporary files the atomic writers leave beside `paths` when stopped mid-write."""
     for path in paths:
-        path.with_name(f".{path.name}.partial").unlink(missing_ok=True)
+        partial_path(path).unlink(missing_ok=True)
 
 
 def _do(job: Job, work: Callable[[Job], int | None], outputs: list[Path], overwrite: bool) -> dict[str, Any]:
@@ -102,10 +103,10 @@ def run_jobs(jobs: Sequence[Job], work: Callable[[Job], int | None], outputs_of:
     if models is not None:
         print(f"{'' if not shard.active else f'process {shard.rank}: '}models loaded: {models.count} "
               f"(once for {len(mine)} image(s))", flush=True)
-    return _finish(jobs, manifest, shard, progress.elapsed())
+    return _finish(jobs, manifest, shard, progress.started)
 
 
-def _finish(jobs: Sequence[Job], manifest: Path, shard: Shard, elapsed: float) -> int:
+def _finish(jobs: Sequence[Job], manifest: Path, shard: Shard, started: float) -> int:
     """Merge the processes' manifests (first process), then the summary; its last line gives the exit code."""
     if shard.active:
         wait_for_everyone(shard)
@@ -113,8 +114,9 @@ def _finish(jobs: Sequence[Job], manifest: Path, shard: Shard, elapsed: float) -
             merge_parts(manifest, shard.world_size, [str(job.output) for job in jobs])
         wait_for_everyone(shard)
         leave(shard)
+    elapsed = time.perf_counter() - started
     counts = Counter(line["status"] for line in read_manifest(manifest))
-    worked = counts["ok"] + counts["failed"]
+    worked = counts["ok"]
     code = 1 if counts["failed"] else 0
     if shard.rank == 0:
         rate = f", {worked / elapsed:.2f} images/s" if worked and elapsed > 0 else ""

@@ -361,6 +361,10 @@ def _run_many(args: argparse.Namespace) -> int:
         models.inner = progress.inner
         if args.restored is None:
             models.restorer()
+        if args.upscaler is None or args.guard >= 0:
+            from ..ocr import get_engine
+
+            models.cache.get("OCR", get_engine)
         if args.upscaler is not None:
             models.upscaler()
         if args.base is not None:
