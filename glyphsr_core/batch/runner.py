@@ -50,10 +50,15 @@ def report_words(report: dict[str, Any]) -> int | None:
     return None
 
 
-def remove_partials(paths: Sequence[Path]) -> None:
-    """Delete the temporary files the atomic writers leave beside `paths` when stopped mid-write."""
+def discard_incomplete(paths: Sequence[Path]) -> None:
+    """After a failure or an interrupt: delete the temporary files the atomic writers leave beside `paths`,
+    and, when the report (the last path) is not there, the job's other files: only whole, complete
+    outputs stay."""
     for path in paths:
         partial_path(path).unlink(missing_ok=True)
+    if not paths[-1].is_file():
+        for path in paths[:-1]:
+            path.unlink(missing_ok=True)
 
 
 def _do(job: Job, work: Callable[[Job], int | None], outputs: list[Path], overwrite: bool) -> dict[str, Any]:
@@ -66,11 +71,12 @@ def _do(job: Job, work: Callable[[Job], int | None], outputs: list[Path], overwr
         except (OSError, ValueError):
             words = None
         return entry(job.input, job.output, "skipped", time.perf_counter() - start, words)
+    outputs[-1].unlink(missing_ok=True)  # redone: not complete until its new report is written
     try:
         words = work(job)
     except Exception as exc:  # one image's problem must not stop the run: recorded, exit code 1 at the end
         logger.debug("%s failed", job.input, exc_info=True)
-        remove_partials(outputs)
+        discard_incomplete(outputs)
         message = str(exc) if isinstance(exc, GlyphSRInputError) else f"{type(exc).__name__}: {exc}"
         return entry(job.input, job.output, "failed", time.perf_counter() - start, error=message)
     return entry(job.input, job.output, "ok", time.perf_counter() - start, words)
@@ -84,21 +90,23 @@ def run_jobs(jobs: Sequence[Job], work: Callable[[Job], int | None], outputs_of:
     mine = shard.take(jobs)
     join(shard)
     progress = progress or Progress(len(mine))
+    outputs: list[Path] = []
     with ManifestWriter(part_path(manifest, shard.rank) if shard.active else manifest) as writer:
-        for job in mine:
-            outputs = outputs_of(job)
-            try:
+        try:
+            for job in mine:
+                outputs = outputs_of(job)
                 line = _do(job, work, outputs, overwrite)
-            except KeyboardInterrupt:
-                remove_partials(outputs)
-                progress.close()
-                print(f"interrupted at {job.name}: {progress.done} of {len(mine)} image(s) finished; "
-                      "run the same command again to resume", file=sys.stderr)
-                raise
-            writer.write(line)
-            progress.step(job.name, line["status"], line["seconds"])
-            if line["status"] == "failed":
-                progress.write(f"failed {job.name}: {line['error']}")
+                writer.write(line)
+                progress.step(job.name, line["status"], line["seconds"])
+                if line["status"] == "failed":
+                    progress.write(f"failed {job.name}: {line['error']}")
+        except KeyboardInterrupt:
+            if outputs:
+                discard_incomplete(outputs)
+            progress.close()
+            print(f"interrupted: {progress.done} of {len(mine)} image(s) finished, each written whole; run the "
+                  "same command again to resume", file=sys.stderr)
+            raise
     progress.close()
     if models is not None:
         print(f"{'' if not shard.active else f'process {shard.rank}: '}models loaded: {models.count} "
