@@ -154,8 +154,13 @@ def _read_text(value: str, width: int, height: int):
     return parse_text_input(value, width, height)[0]
 
 
+#: flags about the run over many images, not about how one image was made: not in its report
+RUN_FLAGS = ("overwrite", "manifest")
+
+
 def _settings(args: argparse.Namespace) -> dict:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")}
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+            if not k.startswith("_") and k not in RUN_FLAGS}
 
 
 class _Models:
@@ -168,6 +173,7 @@ class _Models:
         self.args, self.many, self.cache = args, many, LoadedOnce()
         self.echo: Callable[[str], None] = print
         self.inner: Callable[[int, int], None] | None = None  # progress inside one image (steps)
+        self.device: str | None = None  # this process's device under a multi-process launcher
 
     def restorer(self) -> Any:
         from ..restore.cli_support import load_cli_restorer
@@ -290,7 +296,7 @@ def _run_diffusion(args: argparse.Namespace, image, models: _Models) -> int:
     restored = open_image_file(args.restored) if args.restored is not None else \
         method.text_restore(image, args.scale, args.restorer, tile=args.tile, context_margin=args.tile_overlap,
                             loaded=models.restorer())[0]
-    device, dtype = method.torch_settings(args.device, args.precision)
+    device, dtype = method.torch_settings(args.device or models.device, args.precision)
     caption = args.caption
     if args.vlm is not None and not caption:
         caption = models.caption(image, device)
@@ -357,8 +363,7 @@ def _run_many(args: argparse.Namespace) -> int:
         """Before the first image: the run's device and every model it needs, loaded once."""
         from .. import method
 
-        args.device = args.device or device
-        models.inner = progress.inner
+        models.device, models.inner = device, progress.inner
         if args.restored is None:
             models.restorer()
         if args.upscaler is None or args.guard >= 0:
@@ -368,7 +373,7 @@ def _run_many(args: argparse.Namespace) -> int:
         if args.upscaler is not None:
             models.upscaler()
         if args.base is not None:
-            models.pipeline(*method.torch_settings(args.device, args.precision))
+            models.pipeline(*method.torch_settings(args.device or device, args.precision))
 
     def work(job) -> int:
         return _one_image(argparse.Namespace(**{**vars(args), "image": job.input, "out": job.output}), models)
