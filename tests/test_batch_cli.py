@@ -178,3 +178,24 @@ def test_analyze_and_keep_words_take_folders_and_a_missing_lq_partner_fails_alon
                                 "relative name with any image extension)"
     report = json.loads((tmp_path / "kw" / "bar_report.json").read_text())
     assert report["lq"] == str(root / "in" / "sub" / "bar.jpg") and not (tmp_path / "kw" / "lonely.png").exists()
+
+
+def test_a_folder_with_the_diffusion_stages_loads_the_pipeline_once_and_matches_single_runs(tmp_path, capsys):
+    pytest.importorskip("diffusers")
+    from glyphsr_core.diffusion.tiny import write_tiny_models
+
+    files = write_tiny_models(tmp_path / "tiny", "sd15")
+    for word in ("EXIT", "BAR"):
+        _sign(word).save(_ensure(tmp_path / "in" / f"{word.lower()}.png"))
+    flags = ["--scale", "2", "--base", str(files["base"]), "--scene-controlnet", str(files["scene_controlnet"]),
+             "--steps", "2", "--cfg", "3", "--seed", "5", "--device", "cpu"]
+    assert main(["upscale", str(tmp_path / "in"), "-o", str(tmp_path / "many"), *flags]) == 0
+    assert "models loaded: 3 (once for 2 image(s))" in capsys.readouterr().out  # Text Restore, OCR, pipeline
+    assert main(["upscale", str(tmp_path / "in" / "exit.png"), "-o", str(tmp_path / "one.png"), *flags]) == 0
+    assert (tmp_path / "one.png").read_bytes() == (tmp_path / "many" / "exit.png").read_bytes()
+    assert [l["status"] for l in _manifest(tmp_path / "many")] == ["ok", "ok"]
+
+
+def _ensure(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

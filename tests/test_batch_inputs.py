@@ -164,3 +164,31 @@ def test_an_interrupt_mid_image_leaves_whole_files_and_valid_lines(tree, tmp_pat
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["m.jsonl", "sub", "sub/y.png",
                                                                              "sub/y_r.json"]
     assert [json.loads(line)["status"] for line in (out / "m.jsonl").read_text().splitlines()] == ["ok"]
+
+
+def test_progress_logs_each_image_with_an_eta_from_the_worked_ones(caplog):
+    import io
+    import logging
+
+    from glyphsr_core.batch.progress import Progress
+
+    progress = Progress(4, stream=io.StringIO(), bar=False)
+    with caplog.at_level(logging.INFO, logger="glyphsr_core.batch"):
+        progress.step("a.png", "skipped", 0.0)
+        progress.step("b.png", "ok", 2.0)
+        progress.step("c.png", "ok", 4.0)
+    assert caplog.messages == ["[1/4] skipped a.png (0.0 s)", "[2/4] ok b.png (2.0 s), ETA 0:04",
+                               "[3/4] ok c.png (4.0 s), ETA 0:03"]  # 1 left x 3 s per worked image
+
+
+def test_the_progress_bar_shows_a_stage_inside_one_image():
+    import io
+
+    from glyphsr_core.batch.progress import Progress
+
+    stream = io.StringIO()
+    progress = Progress(2, stream=stream, bar=True)
+    progress.inner(3, 16)  # e.g. tiles of a huge image, or diffusion steps
+    progress.step("a.png", "ok", 1.0)
+    progress.close()
+    assert "3/16" in stream.getvalue() and "1/2" in stream.getvalue() and "ok a.png" in stream.getvalue()

@@ -30,8 +30,10 @@ class Progress:
         self.stream = stream or sys.stderr
         self._bar: Any = None
         if bar if bar is not None else self.stream.isatty():
-            from tqdm import tqdm
-
+            try:
+                from tqdm import tqdm
+            except ImportError:  # a requirement, but a missing bar is no reason to stop: log lines instead
+                return
             self._bar = tqdm(total=total, unit="img", file=self.stream, dynamic_ncols=True)
 
     def eta(self) -> float | None:

@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import defaults as d
+from ..batch.inputs import add_batch_arguments
 from ..diffusion import SCHEDULERS
 from ..errors import InvalidInputError
 from ..imageops import open_image_file
 from ..restore.cli_support import add_restorer_arguments
 from ..sampling.pingpong import SCHEDULES, PingPong
 from ..text.text_input import parse_text_input
-from ..batch.inputs import add_batch_arguments
 from .analyze import add_word_filter_argument
 from .keep_words import MODES, add_keep_mode_argument, keep_and_report, report_path, save_atomically, write_report
 
@@ -226,13 +226,13 @@ def _run_restore_only(args: argparse.Namespace, image, models: _Models) -> int:
                                            context_margin=args.tile_overlap, loaded=models.restorer())
     save_atomically(restored, args.out)
     words, dropped = method.read_words(restored, args.min_confidence, args.word_filter)
-    report_path = write_report(args.out, {
+    written = write_report(args.out, {
         "image": str(args.image), "output": str(args.out), "size": list(restored.size),
         "stage": "text restore only (no --base)", "restorer": str(loaded.path), "ocr": words.to_dict(),
         "ocr_dropped": [d.to_dict() for d in dropped], "settings": _settings(args)})
     models.echo(f"{restored.width}x{restored.height} -> {args.out} (Text Restore; add --base for the diffusion stages)")
     models.echo(f"words: {' | '.join(r.text for r in words.regions) or '(none)'}")
-    models.echo(f"report: {report_path}")
+    models.echo(f"report: {written}")
     return len(words.regions)
 
 
