@@ -110,7 +110,7 @@ def check(name: str, folder: Path, reference: dict[str, bytes], n: int) -> bool:
 def interrupted_run(folder: Path, out: Path, n: int, at: float, sig: int) -> tuple[int, int]:
     """Start the run, send `sig` once `at` of the images are in the manifest; (lines then, exit code)."""
     worker = subprocess.Popen(upscale_command(folder, out), cwd=REPO, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+                              stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_on)
     manifest, target = out / "manifest.jsonl", max(1, int(n * at))
     while worker.poll() is None and not (manifest.is_file() and len(manifest.read_text().splitlines()) >= target):
         time.sleep(0.05)
@@ -120,6 +120,12 @@ def interrupted_run(folder: Path, out: Path, n: int, at: float, sig: int) -> tup
     for line in lines:
         json.loads(line)  # every line whole JSON, even after SIGKILL
     return len(lines), worker.returncode
+
+
+def ctrl_c_on() -> None:
+    """In the child: SIGINT acts (a shell running this script in the background ignores it, and
+    children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def free_port() -> int:

@@ -113,7 +113,8 @@ def test_ctrl_c_leaves_whole_files_and_the_resumed_run_matches_bytes(run, tmp_pa
     root, _ = run
     out = tmp_path / "out"
     command = [sys.executable, "-m", "glyphsr_core", "upscale", str(root / "in"), "-o", str(out)]
-    worker = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # even if ignored here
     manifest = out / "manifest.jsonl"
     deadline = time.monotonic() + 120
     while not (manifest.is_file() and len(manifest.read_text().splitlines()) >= 3) and time.monotonic() < deadline:

@@ -192,3 +192,21 @@ def test_the_progress_bar_shows_a_stage_inside_one_image():
     progress.step("a.png", "ok", 1.0)
     progress.close()
     assert "3/16" in stream.getvalue() and "1/2" in stream.getvalue() and "ok a.png" in stream.getvalue()
+
+
+def test_sigterm_mid_image_cleans_up_as_ctrl_c_does(tree, tmp_path):
+    import os
+    import signal
+
+    out = tmp_path / "out"
+    jobs = make_jobs(expand_inputs([str(tree / "a")]), lambda rel: out / rel.with_suffix(".png"))
+
+    def work(job):
+        save_image(Image.new("RGB", (4, 4)), job.output)
+        os.kill(os.getpid(), signal.SIGTERM)  # a launcher stopping its processes
+        return _write_pair(job)
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs(jobs, work, _outputs, out / "m.jsonl")
+    assert sorted(p.name for p in out.rglob("*")) == ["m.jsonl", "sub"] and signal.getsignal(signal.SIGTERM) == before

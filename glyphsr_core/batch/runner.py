@@ -7,13 +7,15 @@ stopped. One image's failure is recorded and the run goes on; the exit code is 1
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
 import sys
 import time
 from collections import Counter
 from pathlib import Path, PurePath
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import GlyphSRInputError
 from ..errors import InvalidInputError
@@ -82,6 +84,23 @@ def _do(job: Job, work: Callable[[Job], int | None], outputs: list[Path], overwr
     return entry(job.input, job.output, "ok", time.perf_counter() - start, words)
 
 
+@contextlib.contextmanager
+def _termination_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a launcher stopping its processes, `kill`) cleans up as Ctrl-C does."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave the signal alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_jobs(jobs: Sequence[Job], work: Callable[[Job], int | None], outputs_of: Callable[[Job], list[Path]],
              manifest: Path, *, overwrite: bool = False, shard: Shard = Shard(),
              progress: Progress | None = None, models: LoadedOnce | None = None) -> int:
@@ -91,7 +110,7 @@ def run_jobs(jobs: Sequence[Job], work: Callable[[Job], int | None], outputs_of:
     join(shard)
     progress = progress or Progress(len(mine))
     outputs: list[Path] = []
-    with ManifestWriter(part_path(manifest, shard.rank) if shard.active else manifest) as writer:
+    with _termination_as_interrupt(), ManifestWriter(part_path(manifest, shard.rank) if shard.active else manifest) as writer:
         try:
             for job in mine:
                 outputs = outputs_of(job)
