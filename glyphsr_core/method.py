@@ -112,13 +112,15 @@ def check_options(*, scale: float = 4, steps: int = DEFAULT_STEPS, beta: float |
 # -- stage 1 and guidance ---------------------------------------------------------------------------
 def text_restore(image: Image.Image, scale: float, restorer: Path | None = None, *,
                  tile: int = defaults.RESTORE_TILE,
-                 context_margin: int = defaults.RESTORE_CONTEXT_MARGIN, loaded: Any = None) -> tuple[Image.Image, Any]:
+                 context_margin: int = defaults.RESTORE_CONTEXT_MARGIN, loaded: Any = None,
+                 on_tile: Callable[[int, int], None] | None = None) -> tuple[Image.Image, Any]:
     """Stage 1: the restored image R at the output scale (x8/x2 from the x4 net; other scales resized)
     and the loaded restorer (the bundled one unless `restorer` names a file; `loaded`: one already
-    loaded, so a run over many images loads it once)."""
+    loaded, so a run over many images loads it once; `on_tile(done, total)`: progress over tiles)."""
     loaded = loaded if loaded is not None else load_cli_restorer(restorer)
     net_scale = 8 if scale > 4 else (4 if scale > 2 else 2)
-    restored = restore_pil(loaded.model, loaded.scale, image, net_scale, tile=tile, context_margin=context_margin)
+    restored = restore_pil(loaded.model, loaded.scale, image, net_scale, tile=tile, context_margin=context_margin,
+                           on_tile=on_tile)
     target = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     if restored.size != target:
         restored = restored.resize(target, Image.Resampling.LANCZOS)

@@ -172,7 +172,7 @@ class _Models:
 
         self.args, self.many, self.cache = args, many, LoadedOnce()
         self.echo: Callable[[str], None] = print
-        self.inner: Callable[[int, int], None] | None = None  # progress inside one image (steps)
+        self.inner: Callable[[int, int], None] | None = None  # progress inside one image (tiles, steps)
         self.device: str | None = None  # this process's device under a multi-process launcher
 
     def restorer(self) -> Any:
@@ -223,7 +223,8 @@ def _run_restore_only(args: argparse.Namespace, image, models: _Models) -> int:
     from .. import method
 
     restored, loaded = method.text_restore(image, args.scale, args.restorer, tile=args.tile,
-                                           context_margin=args.tile_overlap, loaded=models.restorer())
+                                           context_margin=args.tile_overlap, loaded=models.restorer(),
+                                           on_tile=models.inner)
     save_atomically(restored, args.out)
     words, dropped = method.read_words(restored, args.min_confidence, args.word_filter)
     written = write_report(args.out, {
@@ -295,7 +296,7 @@ def _run_diffusion(args: argparse.Namespace, image, models: _Models) -> int:
     # branch that sees the restored image, and the Text Guard's fallback
     restored = open_image_file(args.restored) if args.restored is not None else \
         method.text_restore(image, args.scale, args.restorer, tile=args.tile, context_margin=args.tile_overlap,
-                            loaded=models.restorer())[0]
+                            loaded=models.restorer(), on_tile=models.inner)[0]
     device, dtype = method.torch_settings(args.device or models.device, args.precision)
     caption = args.caption
     if args.vlm is not None and not caption:
