@@ -42,7 +42,8 @@ WORDS = "OPEN EXIT HOTEL CAFE TAXI BAR SALE MARKET STREET PARKING TICKETS BAKERY
 
 
 def load_upscaler(spec: str):
-    """(callable [1,3,h,w] 0..1 -> [1,3,H,W] 0..1, name) for a spandrel file or 'textrestore' (whole image, no tiles)."""
+    """(callable [1,3,h,w] 0..1 -> [1,3,H,W] 0..1, name) for a spandrel file or 'textrestore'
+    (the whole image, no tiles)."""
     if spec == "textrestore":
         from glyphsr_core.restore import BUNDLED_PATH, load_restorer, restore
 

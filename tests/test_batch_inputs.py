@@ -128,7 +128,8 @@ def _outputs(job):
 
 def test_complete_outputs_are_skipped_failures_recorded_and_the_code_says_so(tree, tmp_path, capsys):
     out = tmp_path / "out"
-    jobs = make_jobs(expand_inputs([str(tree / "a"), str(tree / "missing.png")]), lambda rel: out / rel.with_suffix(".png"))
+    jobs = make_jobs(expand_inputs([str(tree / "a"), str(tree / "missing.png")]),
+                     lambda rel: out / rel.with_suffix(".png"))
 
     def work(job):
         if not job.input.exists():
@@ -138,8 +139,10 @@ def test_complete_outputs_are_skipped_failures_recorded_and_the_code_says_so(tre
     assert run_jobs(jobs, work, _outputs, out / "m.jsonl") == 1
     lines = read_manifest(out / "m.jsonl")
     assert [(l["status"], l["words"]) for l in lines] == [("ok", 2), ("ok", 2), ("failed", None)]
-    assert lines[2]["error"] == f"image not found: {tree / 'missing.png'}" and lines[2]["output"] == str(out / "missing.png")
-    assert capsys.readouterr().out.splitlines()[-1] == "exit code 1: 1 image(s) failed (their errors are in the manifest)"
+    assert lines[2]["error"] == f"image not found: {tree / 'missing.png'}"
+    assert lines[2]["output"] == str(out / "missing.png")
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == "exit code 1: 1 image(s) failed (their errors are in the manifest)"
     first = (out / "a" / "x.png").stat().st_mtime_ns
     assert run_jobs(jobs[:2], work, _outputs, out / "m.jsonl") == 0
     assert [(l["status"], l["words"]) for l in read_manifest(out / "m.jsonl")] == [("skipped", 2), ("skipped", 2)]

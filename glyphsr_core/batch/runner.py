@@ -110,7 +110,8 @@ def run_jobs(jobs: Sequence[Job], work: Callable[[Job], int | None], outputs_of:
     join(shard)
     progress = progress or Progress(len(mine))
     outputs: list[Path] = []
-    with _termination_as_interrupt(), ManifestWriter(part_path(manifest, shard.rank) if shard.active else manifest) as writer:
+    own = part_path(manifest, shard.rank) if shard.active else manifest
+    with _termination_as_interrupt(), ManifestWriter(own) as writer:
         try:
             for job in mine:
                 outputs = outputs_of(job)

@@ -3,8 +3,8 @@ N-th job, on its own device, and the first waits for the others before merging t
 
 The launcher is recognised by the variables it sets (RANK, WORLD_SIZE, LOCAL_RANK,
 LOCAL_WORLD_SIZE); without them (or with WORLD_SIZE 1) nothing changes. The processes meet at the
-start and twice at the end (jobs done; manifest merged) through gloo barriers (`torch.distributed`, CPU-side, with no timeout worth hitting),
-which works whether the images run on GPUs or CPUs.
+start and twice at the end (jobs done; manifest merged) through gloo barriers (`torch.distributed`,
+CPU-side, with a timeout no run reaches), which work whether the images run on GPUs or CPUs.
 """
 
 from __future__ import annotations
