@@ -56,6 +56,7 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def is_pattern(text: str) -> bool:
+    """A glob the command expands itself (quoted on the shell, or from a shell that left it as is)."""
     return any(c in GLOB_CHARS for c in text)
 
 

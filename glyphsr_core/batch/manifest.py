@@ -59,6 +59,7 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
 
 
 def part_path(path: Path, rank: int) -> Path:
+    """One process's own manifest beside the merged one (no two processes append to one file)."""
     return path.with_name(f"{path.name}.part{rank}")
 
 

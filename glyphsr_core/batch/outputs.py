@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 
 def partial_path(path: Path) -> Path:
+    """The temporary name beside `path`: hidden, so a folder run never reads it as an input."""
     return path.with_name(f".{path.name}.partial")
 
 

@@ -37,6 +37,7 @@ class LoadedOnce:
         self.count = 0
 
     def get(self, key: Any, load: Callable[[], Any]) -> Any:
+        """The model under `key`, loaded by `load()` the first time only."""
         if key not in self._models:
             self._models[key] = load()
             self.count += 1

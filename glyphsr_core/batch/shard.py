@@ -19,6 +19,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Shard:
+    """This process's place among the launcher's processes (the defaults: a single process)."""
+
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
