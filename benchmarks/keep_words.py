@@ -199,7 +199,7 @@ class Upscaler:
             raise FileNotFoundError(f"{path} is missing: upscale {set_name}'s lq_x4/{sample.id}.png into {self.folder}")
         else:
             if self._run is None:
-                from upscale_dir import load_upscaler
+                from upscale_folder import load_upscaler
 
                 self._run, _ = load_upscaler(self.spec)
             start = time.perf_counter()

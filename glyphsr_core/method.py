@@ -112,12 +112,15 @@ def check_options(*, scale: float = 4, steps: int = DEFAULT_STEPS, beta: float |
 # -- stage 1 and guidance ---------------------------------------------------------------------------
 def text_restore(image: Image.Image, scale: float, restorer: Path | None = None, *,
                  tile: int = defaults.RESTORE_TILE,
-                 context_margin: int = defaults.RESTORE_CONTEXT_MARGIN) -> tuple[Image.Image, Any]:
+                 context_margin: int = defaults.RESTORE_CONTEXT_MARGIN, loaded: Any = None,
+                 on_tile: Callable[[int, int], None] | None = None) -> tuple[Image.Image, Any]:
     """Stage 1: the restored image R at the output scale (x8/x2 from the x4 net; other scales resized)
-    and the loaded restorer (the bundled one unless `restorer` names a file)."""
-    loaded = load_cli_restorer(restorer)
+    and the loaded restorer (the bundled one unless `restorer` names a file; `loaded`: one already
+    loaded, so a run over many images loads it once; `on_tile(done, total)`: progress over tiles)."""
+    loaded = loaded if loaded is not None else load_cli_restorer(restorer)
     net_scale = 8 if scale > 4 else (4 if scale > 2 else 2)
-    restored = restore_pil(loaded.model, loaded.scale, image, net_scale, tile=tile, context_margin=context_margin)
+    restored = restore_pil(loaded.model, loaded.scale, image, net_scale, tile=tile, context_margin=context_margin,
+                           on_tile=on_tile)
     target = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     if restored.size != target:
         restored = restored.resize(target, Image.Resampling.LANCZOS)
@@ -301,12 +304,14 @@ def text_guard(pipeline: Any, lq: Any, result: UpscaleResult, *, rounds: int, st
 
 # ---------------------------------------------------------------------------------- the other way: Keep Words
 def upscale_with_model(path: Path, image: Image.Image, scale: float, *, tile: int = defaults.RESTORE_TILE,
-                       context_margin: int = defaults.RESTORE_CONTEXT_MARGIN) -> tuple[Image.Image, Any]:
-    """Any upscaler spandrel reads, run tiled at its own scale, then resized to `scale` if that differs."""
+                       context_margin: int = defaults.RESTORE_CONTEXT_MARGIN, loaded: Any = None
+                       ) -> tuple[Image.Image, Any]:
+    """Any upscaler spandrel reads, run tiled at its own scale, then resized to `scale` if that differs
+    (`loaded`: the model already loaded from `path`)."""
     whole = round(scale)
     if whole != scale or whole < 1:
         raise InvalidInputError(f"--scale must be a whole number with an upscale model, got {scale}")
-    loaded = load_restorer(path)
+    loaded = loaded if loaded is not None else load_restorer(path)
     upscaled = restore_pil(loaded.model, loaded.scale, to_pil_rgb(image), loaded.scale, tile=tile,
                            context_margin=context_margin)
     target = (image.width * whole, image.height * whole)
@@ -319,15 +324,17 @@ def upscale_with_model(path: Path, image: Image.Image, scale: float, *, tile: in
 
 def keep_words_reference(lq: Image.Image, size: tuple[int, int], source: str, *, restorer: Path | None = None,
                          tile: int = defaults.RESTORE_TILE,
-                         context_margin: int = defaults.RESTORE_CONTEXT_MARGIN) -> tuple[Image.Image, str]:
+                         context_margin: int = defaults.RESTORE_CONTEXT_MARGIN,
+                         loaded: Any = None) -> tuple[Image.Image, str]:
     """The faithful reference whose words Keep Words keeps, and a phrase saying what it is: "restore"
-    (Text Restore of the LQ, resized to `size`), "lq" (the LQ; Keep Words enlarges it) or an image file."""
+    (Text Restore of the LQ, resized to `size`; `loaded`: the restorer already loaded), "lq" (the LQ;
+    Keep Words enlarges it) or an image file."""
     if source == "lq":
         return lq, "the LQ, enlarged with bicubic"
     if source != "restore":
         return open_image_file(Path(source)), f"the image {source}"
     restored, loaded = text_restore(to_pil_rgb(lq), size[0] / lq.width, restorer, tile=tile,
-                                    context_margin=context_margin)
+                                    context_margin=context_margin, loaded=loaded)
     if restored.size != tuple(size):
         restored = restored.resize(tuple(size), Image.Resampling.LANCZOS)
     return restored, f"Text Restore ({loaded.path.name}) of the LQ"

@@ -1,18 +1,23 @@
-"""`analyze`: what GLYPH-SR will read and ask for, for one image, with no diffusion and no downloads.
+"""`analyze`: what GLYPH-SR will read and ask for, for one image or many, with no diffusion and no downloads.
 
 Writes `<stem>_glyph.png` (glyph map), `<stem>_mask.png` (text mask), `<stem>_preview.png` (words
 outlined; tokens the word filter dropped in red) and `<stem>_report.json` (OCR result, dropped
-tokens with reasons, the four prompts) into the output folder.
+tokens with reasons, the four prompts) into the output folder, each file atomically, the report
+last. Several images, a folder or a glob pattern (glyphsr_core.batch) need `-o FOLDER`: each image's
+files go into the subfolder that mirrors its own, a manifest records every image, and an image
+whose report exists is skipped (`--overwrite` redoes it).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import Any, Callable
 
 from .. import defaults
+from ..batch.inputs import add_batch_arguments, is_batch
+from ..batch.outputs import save_image, save_json
 from ..errors import InvalidInputError
 from ..imageops import open_image_file
 from ..ocr import filter_words, read_text
@@ -34,8 +39,11 @@ def add_word_filter_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("image", type=Path, help="image to analyse (PNG, JPEG, WebP ...)")
-    parser.add_argument("-o", "--out", type=Path, default=None, help="output folder (default: next to the image)")
+    parser.add_argument("image", nargs="+", metavar="IMAGE",
+                        help="image to analyse (PNG, JPEG, WebP ...); or several, folders (searched recursively) "
+                             "or glob patterns")
+    parser.add_argument("-o", "--out", type=Path, default=None,
+                        help="output folder (default: next to the image; needed with several images)")
     parser.add_argument("--caption", default="", help="scene caption to put into the prompts")
     parser.add_argument("--min-confidence", type=float, default=defaults.MIN_CONFIDENCE,
                         help="drop words read with lower confidence")
@@ -51,47 +59,92 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="also run Text Restore (x4) and read the restored image: the report gives both readings, "
                              "and the glyph map, mask and prompts use the restored one")
     add_restorer_arguments(parser)
+    add_batch_arguments(parser)
+
+
+def _files(out_dir: Path, stem: str, restore: bool) -> dict[str, Path]:
+    """Every file one image's analysis writes; the report last (it marks the image done)."""
+    names = {"glyph": "glyph.png", "mask": "mask.png", "preview": "preview.png",
+             **({"restored": "restored.png"} if restore else {}), "report": "report.json"}
+    return {key: out_dir / f"{stem}_{name}" for key, name in names.items()}
 
 
 def run(args: argparse.Namespace) -> int:
     if args.scale < 1:
         raise InvalidInputError(f"--scale must be >= 1, got {args.scale}")
-    image = open_image_file(args.image)
-    out_dir = args.out or args.image.parent
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.image.stem
+    if is_batch(args.image, None):
+        return _run_many(args)
+    image_path = Path(args.image[0])
+    image = open_image_file(image_path)
+    out_dir = args.out or image_path.parent
+    load = None
+    if args.restore:
+        from ..restore.cli_support import load_cli_restorer
 
+        def load() -> Any:
+            return load_cli_restorer(args.restorer)
+    _analyze(args, image_path, image, _files(out_dir, image_path.stem, args.restore), load, print)
+    return 0
+
+
+def _run_many(args: argparse.Namespace) -> int:
+    """Many images into `-o`: the restorer (with --restore) and OCR loaded once, complete ones skipped."""
+    from ..batch.runner import LoadedOnce, plan_jobs, run_batch
+
+    if args.out is None:
+        raise InvalidInputError("with several images, a folder or a pattern, give the output folder: -o FOLDER")
+    models = LoadedOnce()
+
+    def restorer() -> Any:
+        from ..restore.cli_support import load_cli_restorer
+
+        return models.get(("Text Restore", str(args.restorer)), lambda: load_cli_restorer(args.restorer))
+
+    def files(job: Any) -> dict[str, Path]:
+        return _files(job.output.parent, job.output.name[:-len("_report.json")], args.restore)
+
+    def prepare(device: str | None, progress: Any) -> None:
+        from ..ocr import get_engine
+
+        models.get("OCR", get_engine)
+        if args.restore:
+            restorer()
+
+    def work(job: Any) -> int:
+        return _analyze(args, job.input, open_image_file(job.input), files(job), restorer if args.restore else None,
+                        logger.debug)
+
+    jobs = plan_jobs(args.image, args.out, lambda rel: args.out / rel.parent / f"{PurePath(rel).stem}_report.json")
+    return run_batch(jobs, args.out, args.manifest, args.overwrite, lambda job: list(files(job).values()), work,
+                     prepare, models)
+
+
+def _analyze(args: argparse.Namespace, image_path: Path, image: Any, paths: dict[str, Path],
+             restorer: Callable[[], Any] | None, echo: Callable[[str], None]) -> int:
+    """One image: OCR (and Text Restore), prompts, the files in `paths`; returns the number of words."""
     result, dropped = filter_words(read_text(image, min_confidence=args.min_confidence, ocr_scale=args.ocr_scale,
                                              group_letters=args.group_letters), args.word_filter)
     lq_reading = None
-    restored_path = None
-    if args.restore:
+    if restorer is not None:
         from ..restore import restore_pil
-        from ..restore.cli_support import load_cli_restorer
 
-        loaded = load_cli_restorer(args.restorer)
+        loaded = restorer()
         restored = restore_pil(loaded.model, loaded.scale, image, 4, tile=args.tile, context_margin=args.tile_overlap)
-        restored_path = out_dir / f"{stem}_restored.png"
-        restored.save(restored_path)
+        save_image(restored, paths["restored"])
         lq_reading = result
         result, dropped = filter_words(read_text(restored, min_confidence=args.min_confidence,
                                                  ocr_scale=args.ocr_scale, group_letters=args.group_letters),
                                        args.word_filter)
     prompts = build_prompts(args.caption, result, max_words=args.max_words)
     width, height = image.width * args.scale, image.height * args.scale
-    paths = {
-        "glyph": out_dir / f"{stem}_glyph.png",
-        "mask": out_dir / f"{stem}_mask.png",
-        "preview": out_dir / f"{stem}_preview.png",
-        "report": out_dir / f"{stem}_report.json",
-    }
-    render_glyph_map(result, width, height).save(paths["glyph"])
-    render_text_mask(result, width, height, args.mask_dilation * args.scale).save(paths["mask"])
-    draw_ocr_preview(image, result, [(d.region, d.reason) for d in dropped]).save(paths["preview"])
+    save_image(render_glyph_map(result, width, height), paths["glyph"])
+    save_image(render_text_mask(result, width, height, args.mask_dilation * args.scale), paths["mask"])
+    save_image(draw_ocr_preview(image, result, [(d.region, d.reason) for d in dropped]), paths["preview"])
+    shown = {k: v for k, v in paths.items() if k != "restored"}
     report = {
-        "image": str(args.image),
+        "image": str(image_path),
         "ocr": result.to_dict(),
-        **({"ocr_input": lq_reading.to_dict(), "restored": str(restored_path)} if lq_reading is not None else {}),
+        **({"ocr_input": lq_reading.to_dict(), "restored": str(paths["restored"])} if lq_reading is not None else {}),
         "word_filter": args.word_filter,
         "group_letters": args.group_letters,
         "ocr_dropped": [d.to_dict() for d in dropped],
@@ -104,17 +157,17 @@ def run(args: argparse.Namespace) -> int:
         "words_used": list(prompts.words_used),
         "words_dropped": list(prompts.words_dropped),
         "summary": prompts.summary(),
-        "outputs": {k: str(v) for k, v in paths.items() if k != "report"},
+        "outputs": {k: str(v) for k, v in shown.items() if k != "report"},
     }
-    paths["report"].write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    save_json(report, paths["report"])
     if lq_reading is not None:
-        print(f"input: {len(lq_reading.regions)} word(s): {lq_reading.text}")
-        print(f"restored ({restored_path}): {len(result.regions)} word(s): {result.text}")
+        echo(f"input: {len(lq_reading.regions)} word(s): {lq_reading.text}")
+        echo(f"restored ({paths['restored']}): {len(result.regions)} word(s): {result.text}")
     else:
-        print(f"{len(result.regions)} word(s): {result.text}")
+        echo(f"{len(result.regions)} word(s): {result.text}")
     for item in dropped:
-        print(f"dropped {item.region.text!r}: {item.reason}")
-    print(f"text prompt: {prompts.text_positive}")
-    for name, path in paths.items():
-        print(f"{name}: {path}")
-    return 0
+        echo(f"dropped {item.region.text!r}: {item.reason}")
+    echo(f"text prompt: {prompts.text_positive}")
+    for name, path in shown.items():
+        echo(f"{name}: {path}")
+    return len(result.regions)

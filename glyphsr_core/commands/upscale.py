@@ -1,6 +1,7 @@
-"""`upscale`: GLYPH-SR on one image without ComfyUI.
+"""`upscale`: GLYPH-SR without ComfyUI, on one image or many.
 
     python -m glyphsr_core upscale IMAGE -o OUT.png                 # stage 1 only: Text Restore, no downloads
+    python -m glyphsr_core upscale FOLDER [MORE ...] -o OUT_FOLDER  # many: models load once, resumable, manifest
     python -m glyphsr_core upscale IMAGE -o OUT.png --scale 4 --base MODEL --scene-controlnet SCENE.safetensors
         --ts-controlnet TS.safetensors [--vlm DIR] [--steps 50 --cfg 7.5 --seed 0]
     python -m glyphsr_core upscale IMAGE -o OUT.png --base MODEL --scene-controlnet TILE.safetensors
@@ -12,6 +13,11 @@ stages follow (diffusers). Flag defaults come from `glyphsr_core.defaults`, as d
 defaults. Writes the image and, beside it, `<OUT stem>_report.json` (OCR words, caption, prompts,
 schedule, settings; `ocr_dropped`: the tokens `--word-filter` left out; the Text Guard's per-word
 report under "guard").
+
+Several inputs, a folder or a glob pattern make it a run over many images (glyphsr_core.batch;
+docs/cli.md, "Folders, resume and many processes"): outputs mirror the input names as PNG, complete
+ones are skipped, each image's outcome goes into the JSONL manifest, and under `accelerate launch`
+the processes share the images.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any, Callable
 
 from .. import defaults as d
+from ..batch.inputs import add_batch_arguments
 from ..diffusion import SCHEDULERS
 from ..errors import InvalidInputError
 from ..imagefiles import check_output_path, open_image_file, read_image, save_atomically
@@ -28,7 +36,7 @@ from ..restore.cli_support import add_restorer_arguments
 from ..sampling.pingpong import SCHEDULES, PingPong
 from ..text.text_input import parse_text_input
 from .analyze import add_word_filter_argument
-from .keep_words import MODES, add_keep_mode_argument, keep_and_report, write_report
+from .keep_words import MODES, add_keep_mode_argument, keep_and_report, report_path, write_report
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +49,12 @@ def _sample_tile(value: str) -> int:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("image", type=Path, help="low-quality input image")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="output image path (.png, .jpg, .webp or .tif)")
+    parser.add_argument("image", nargs="+", metavar="IMAGE",
+                        help="low-quality input image; or several, folders (searched recursively) or glob patterns")
+    parser.add_argument("-o", "--out", type=Path, required=True,
+                        help="output image path (.png, .jpg, .webp or .tif); with several images or a folder: the "
+                             "output folder (PNG files)")
+    add_batch_arguments(parser)
     parser.add_argument("--scale", type=float, default=4, help="upscale factor (default 4; 2, 4 or 8 without --base)")
     parser.add_argument("--base", type=Path, default=None,
                         help="base model: diffusers folder, or .safetensors checkpoint with --base-config "
@@ -143,26 +155,88 @@ def _read_text(value: str, width: int, height: int):
     return parse_text_input(value, width, height)[0]
 
 
+#: flags about the run over many images, not about how one image was made: not in its report
+RUN_FLAGS = ("overwrite", "manifest")
+
+
 def _settings(args: argparse.Namespace) -> dict:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")}
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+            if not k.startswith("_") and k not in RUN_FLAGS}
 
 
-def _run_restore_only(args: argparse.Namespace, opened) -> int:
+class _Models:
+    """What one run loads, each once (glyphsr_core.batch.LoadedOnce): the restorer, the --upscaler, the
+    VLM and the diffusion pipeline; `echo` prints an image's lines (one image) or logs them (many)."""
+
+    def __init__(self, args: argparse.Namespace, many: bool = False) -> None:
+        from ..batch.runner import LoadedOnce
+
+        self.args, self.many, self.cache = args, many, LoadedOnce()
+        self.echo: Callable[[str], None] = print
+        self.inner: Callable[[int, int], None] | None = None  # progress inside one image (tiles, steps)
+        self.device: str | None = None  # this process's device under a multi-process launcher
+
+    def restorer(self) -> Any:
+        from ..restore.cli_support import load_cli_restorer
+
+        return self.cache.get(("Text Restore", str(self.args.restorer)), lambda: load_cli_restorer(self.args.restorer))
+
+    def upscaler(self) -> Any:
+        from ..restore import load_restorer
+
+        return self.cache.get(("upscaler", str(self.args.upscaler)), lambda: load_restorer(self.args.upscaler))
+
+    def pipeline(self, device: str, dtype: Any) -> Any:
+        from ..diffusion.sampler import GlyphSRPipeline
+
+        args = self.args
+        return self.cache.get(("diffusion pipeline", str(args.base)), lambda: GlyphSRPipeline.from_files(
+            args.base, args.scene_controlnet, args.ts_controlnet, base_config=args.base_config, device=device,
+            dtype=dtype, shared_text=args.shared_text_branch))
+
+    def caption(self, image: Any, device: str) -> str:
+        """One image: the VLM loads, captions and is freed before the diffusion models load; many: it
+        stays loaded for the whole run (its memory beside the pipeline's)."""
+        from .. import method
+
+        args = self.args
+        if not self.many:
+            return method.caption_with_vlm(args.vlm, image, device, args.precision)
+        from ..imageops import to_pil_rgb
+        from ..vlm import load_captioner
+
+        def load() -> Any:
+            captioner = load_captioner(args.vlm, dtype=args.precision, device=device)
+            captioner.model.to(device)
+            return captioner
+
+        caption = self.cache.get(("VLM", str(args.vlm)), load).caption([to_pil_rgb(image)])[0]
+        logger.info("caption: %s", caption)
+        return caption
+
+    def log_step(self, step: int, total: int, branch: str) -> None:
+        logger.info("step %d/%d (%s)", step + 1, total, branch)
+        if self.inner is not None:
+            self.inner(step + 1, total)
+
+
+def _run_restore_only(args: argparse.Namespace, opened, models: _Models) -> int:
     from .. import method
 
     restored, loaded = method.text_restore(opened.for_method(), args.scale, args.restorer, tile=args.tile,
-                                           context_margin=args.tile_overlap)
+                                           context_margin=args.tile_overlap, loaded=models.restorer(),
+                                           on_tile=models.inner)
     saved = save_atomically(restored, args.out, opened)
     words, dropped = method.read_words(restored, args.min_confidence, args.word_filter)
-    report_path = write_report(args.out, {
+    written = write_report(args.out, {
         "image": str(args.image), "output": str(args.out), "size": list(restored.size),
         "stage": "text restore only (no --base)", "restorer": str(loaded.path), "ocr": words.to_dict(),
         "ocr_dropped": [d.to_dict() for d in dropped], "settings": _settings(args),
         "files": {"input": opened.info.to_dict(), "output": saved.to_dict()}})
-    print(f"{restored.width}x{restored.height} -> {args.out} (Text Restore; add --base for the diffusion stages)")
-    print(f"words: {' | '.join(r.text for r in words.regions) or '(none)'}")
-    print(f"report: {report_path}")
-    return 0
+    models.echo(f"{restored.width}x{restored.height} -> {args.out} (Text Restore; add --base for the diffusion stages)")
+    models.echo(f"words: {' | '.join(r.text for r in words.regions) or '(none)'}")
+    models.echo(f"report: {written}")
+    return len(words.regions)
 
 
 def check_stage_flags(args: argparse.Namespace) -> None:
@@ -182,25 +256,26 @@ def check_stage_flags(args: argparse.Namespace) -> None:
         args.guard = d.GUARD_ROUNDS if args.base is not None else 0
 
 
-def _run_upscaler(args: argparse.Namespace, opened) -> int:
+def _run_upscaler(args: argparse.Namespace, opened, models: _Models) -> int:
     """Any upscaler's look, Text Restore's words: the upscaler, then Keep Words against stage 1."""
     from .. import method
 
     image = opened.for_method()
     upscaled, loaded = method.upscale_with_model(args.upscaler, image, args.scale, tile=args.tile,
-                                                 context_margin=args.tile_overlap)
+                                                 context_margin=args.tile_overlap, loaded=models.upscaler())
     report = {"image": str(args.image), "output": str(args.out), "upscaler": str(args.upscaler),
               "architecture": loaded.architecture}
     if args.guard >= 0:
-        upscaled, kept = keep_and_report(upscaled, image, args, "restore", args.guard_dilation)
+        upscaled, kept = keep_and_report(upscaled, image, args, "restore", args.guard_dilation,
+                                         restorer=models.restorer(), echo=models.echo)
         report.update(kept)
     else:
-        print("keep words: off (--guard -1): the upscaler's raw output")
+        models.echo("keep words: off (--guard -1): the upscaler's raw output")
     saved = save_atomically(upscaled, args.out, opened)
     report["files"] = {"input": opened.info.to_dict(), "output": saved.to_dict()}
-    print(f"{upscaled.width}x{upscaled.height} -> {args.out} ({loaded.path.name})")
-    print(f"report: {write_report(args.out, report)}")
-    return 0
+    models.echo(f"{upscaled.width}x{upscaled.height} -> {args.out} ({loaded.path.name})")
+    models.echo(f"report: {write_report(args.out, report)}")
+    return len(report["guidance"]["regions"]) if "guidance" in report else None
 
 
 def _check_and_pingpong(args: argparse.Namespace):
@@ -215,33 +290,23 @@ def _check_and_pingpong(args: argparse.Namespace):
                     text_cfg=args.cfg if args.text_cfg is None else args.text_cfg, cfg_start=args.cfg_start)
 
 
-def run(args: argparse.Namespace) -> int:
-    check_output_path(args.out)
-    check_stage_flags(args)
-    if args.base is None:
-        if args.scale <= 0:
-            raise InvalidInputError(f"--scale must be > 0, got {args.scale}")
-        if args.upscaler is not None:
-            return _run_upscaler(args, read_image(args.image))
-        return _run_restore_only(args, read_image(args.image))
+def _run_diffusion(args: argparse.Namespace, opened, models: _Models) -> int:
+    """Stage 1, then the diffusion stages and the Text Guard (--base)."""
     from .. import method
-    from ..diffusion.sampler import GlyphSRPipeline
 
     pingpong = _check_and_pingpong(args)
-    opened = read_image(args.image)
     image = opened.for_method()
     text = _read_text(args.text, image.width, image.height) if args.text else None
     # stage 1 (or the user's own restored image): OCR's image (unless --ocr-source lq), the hint of a text
     # branch that sees the restored image, and the Text Guard's fallback
     restored = open_image_file(args.restored) if args.restored is not None else \
-        method.text_restore(image, args.scale, args.restorer, tile=args.tile, context_margin=args.tile_overlap)[0]
-    device, dtype = method.torch_settings(args.device, args.precision)
+        method.text_restore(image, args.scale, args.restorer, tile=args.tile, context_margin=args.tile_overlap,
+                            loaded=models.restorer(), on_tile=models.inner)[0]
+    device, dtype = method.torch_settings(args.device or models.device, args.precision)
     caption = args.caption
     if args.vlm is not None and not caption:
-        caption = method.caption_with_vlm(args.vlm, image, device, args.precision)
-    pipeline = GlyphSRPipeline.from_files(args.base, args.scene_controlnet, args.ts_controlnet,
-                                          base_config=args.base_config, device=device, dtype=dtype,
-                                          shared_text=args.shared_text_branch)
+        caption = models.caption(image, device)
+    pipeline = models.pipeline(device, dtype)
     beta, beta_scene = args.beta, args.beta_scene
     if args.shared_text_branch:  # the restored image steers the letters, the scene branch everything else
         beta = 1.0 if beta is None else beta
@@ -252,20 +317,80 @@ def run(args: argparse.Namespace) -> int:
         word_filter=args.word_filter, max_words=args.max_words, steps=args.steps, pingpong=pingpong, seed=args.seed,
         scheduler=args.scheduler, beta=beta, beta_scene=beta_scene, mask_dilation=args.mask_dilation,
         controlnet_scale=args.strength, color_fix=args.color_fix, denoise=args.denoise, restored=restored,
-        callback=_log_step, sample_tile=args.sample_tile, sample_blend_overlap=args.sample_tile_overlap,
+        callback=models.log_step, sample_tile=args.sample_tile, sample_blend_overlap=args.sample_tile_overlap,
         sample_tile_batch=args.sample_tile_batch)
     guard_report = method.text_guard(pipeline, image, result, rounds=args.guard, steps=args.steps, cfg=args.cfg,
                                      seed=args.seed, denoise=args.guard_denoise, dilation=args.guard_dilation,
                                      min_confidence=args.min_confidence, color_fix=args.color_fix, fallback=restored,
                                      mode=MODES[args.keep_mode])
-    return _save(args, result, guard_report, opened)
+    _save(args, result, guard_report, opened, models.echo)
+    return len(result.ocr.regions)
 
 
-def _log_step(step: int, total: int, branch: str) -> None:
-    logger.info("step %d/%d (%s)", step + 1, total, branch)
+def _one_image(args: argparse.Namespace, models: _Models) -> int:
+    """Upscale `args.image` into `args.out`, image then report; returns the number of words read."""
+    opened = read_image(args.image)
+    if args.base is not None:
+        return _run_diffusion(args, opened, models)
+    if args.upscaler is not None:
+        return _run_upscaler(args, opened, models)
+    return _run_restore_only(args, opened, models)
 
 
-def _save(args: argparse.Namespace, result, guard_report, opened) -> int:
+def run(args: argparse.Namespace) -> int:
+    check_stage_flags(args)
+    if args.base is None and args.scale <= 0:
+        raise InvalidInputError(f"--scale must be > 0, got {args.scale}")
+    from ..batch.inputs import is_batch
+
+    if is_batch(args.image, args.out):
+        return _run_many(args)
+    args.image = Path(args.image[0])
+    check_output_path(args.out)  # an extension we cannot write fails before any work
+    if args.base is not None:
+        _check_and_pingpong(args)  # every option before the image is read or anything loads
+    _one_image(args, _Models(args))
+    return 0
+
+
+def _run_many(args: argparse.Namespace) -> int:
+    """Every input image into the output folder: models loaded once, complete outputs skipped, a manifest."""
+    from ..batch.runner import Progress, plan_jobs, run_batch
+
+    for flag, value in (("--restored", args.restored), ("--text", args.text)):
+        if value is not None:
+            raise InvalidInputError(f"{flag} belongs to one image: give one IMAGE with it, not {len(args.image)} "
+                                    "inputs or a folder")
+    if args.base is not None:
+        _check_and_pingpong(args)
+    models = _Models(args, many=True)
+    models.echo = logger.debug
+
+    def prepare(device: str | None, progress: Progress) -> None:
+        """Before the first image: the run's device and every model it needs, loaded once."""
+        from .. import method
+
+        models.device, models.inner = device, progress.inner
+        if args.restored is None:
+            models.restorer()
+        if args.upscaler is None or args.guard >= 0:
+            from ..ocr import get_engine
+
+            models.cache.get("OCR", get_engine)
+        if args.upscaler is not None:
+            models.upscaler()
+        if args.base is not None:
+            models.pipeline(*method.torch_settings(args.device or device, args.precision))
+
+    def work(job) -> int:
+        return _one_image(argparse.Namespace(**{**vars(args), "image": job.input, "out": job.output}), models)
+
+    jobs = plan_jobs(args.image, args.out, lambda rel: args.out / rel.with_suffix(".png"))
+    return run_batch(jobs, args.out, args.manifest, args.overwrite, lambda job: [job.output, report_path(job.output)],
+                     work, prepare, models.cache)
+
+
+def _save(args: argparse.Namespace, result, guard_report, opened, echo: Callable[[str], None] = print) -> None:
     saved = save_atomically(result.image, args.out, opened)
     prompts = result.prompts
     report = {
@@ -279,13 +404,12 @@ def _save(args: argparse.Namespace, result, guard_report, opened) -> int:
     }
     if guard_report is not None:
         report["guard"] = guard_report.to_dict()
-    report_path = write_report(args.out, report)
-    print(f"{result.image.width}x{result.image.height} -> {args.out}")
-    print(f"words: {' | '.join(r.text for r in result.ocr.regions) or '(none)'}; {prompts.summary()}")
-    print(f"schedule: {result.schedule}")
+    written = write_report(args.out, report)
+    echo(f"{result.image.width}x{result.image.height} -> {args.out}")
+    echo(f"words: {' | '.join(r.text for r in result.ocr.regions) or '(none)'}; {prompts.summary()}")
+    echo(f"schedule: {result.schedule}")
     if guard_report is not None:
         from ..guard.report import format_guard_report  # guard imports torch: not for --help
 
-        print(f"text guard: {format_guard_report([guard_report])}")
-    print(f"report: {report_path}")
-    return 0
+        echo(f"text guard: {format_guard_report([guard_report])}")
+    echo(f"report: {written}")
