@@ -37,7 +37,8 @@ class RapidOcrEngine:
 
     def detect_words(self, image: np.ndarray, min_confidence: float) -> list[DetectedWord]:
         bgr = np.ascontiguousarray(image[:, :, ::-1])  # RapidOCR reads 3-channel arrays as BGR
-        output = self._ocr(bgr, return_word_box=True, text_score=float(min_confidence))
+        output = self._ocr(bgr, use_det=True, use_cls=True, use_rec=True, return_word_box=True,
+                           text_score=float(min_confidence))
         if output.txts is None or output.boxes is None:
             return []
         words: list[DetectedWord] = []
@@ -51,6 +52,15 @@ class RapidOcrEngine:
             else:
                 words.extend(_split_line(line_text, float(line_score), line_box, line_index, min_confidence))
         return words
+
+
+    def detect_lines(self, image: np.ndarray) -> list[list[tuple[float, float]]]:
+        """Text-line quads of an HxWx3 uint8 RGB image from the detector alone (no reading): the huge-image
+        OCR finds lines on a reduced copy this way and reads them at full resolution (`ocr.huge`)."""
+        bgr = np.ascontiguousarray(image[:, :, ::-1])
+        output = self._ocr(bgr, use_det=True, use_cls=False, use_rec=False)
+        boxes = getattr(output, "boxes", None)
+        return [] if boxes is None else [_quad(box) for box in boxes]
 
 
 def _join_cjk(words: list[DetectedWord], line_text: str) -> list[DetectedWord]:
