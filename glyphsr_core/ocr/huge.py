@@ -199,9 +199,10 @@ def _overlap(a: Sequence[tuple[float, float]], b: Sequence[tuple[float, float]])
 
 
 def read_huge(image: Image.Image | np.ndarray, width: int, height: int, engine: OcrEngine, min_confidence: float,
-              detect_pixels: int = DETECT_PIXELS, enlarge: float = 1.0) -> list[DetectedWord]:
-    """Words of a huge image with full-resolution quads: lines detected on a reduced copy, read at full size."""
-    factor = max(1, math.ceil(math.sqrt(width * height / detect_pixels)))
+              enlarge: float = 1.0) -> list[DetectedWord]:
+    """Words of a huge image with full-resolution quads: lines detected on a copy reduced to at most
+    `DETECT_PIXELS`, read at full size (times `enlarge`)."""
+    factor = max(1, math.ceil(math.sqrt(width * height / DETECT_PIXELS)))
     small = reduced_copy(image, width, height, factor)
     lines = merge_line_boxes(detect_line_boxes(engine, small, factor))
     del small

@@ -167,7 +167,8 @@ def restore_pil(model: torch.nn.Module, net_scale: int, image: Image.Image, scal
     8 bits and pasted into the output image as it comes: no float copy of the output is ever made
     (a x4 of a 24 MP photo is 1.5 GB as an 8-bit image, 4.6 GB as float). `kwargs` go to `restore_tiles`."""
     alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    rgb /= 255.0  # in place: one float copy of the input, not two
     tensor = torch.from_numpy(rgb).permute(2, 0, 1)[None]
     result = Image.new("RGB", (image.width * scale, image.height * scale))
     for (y, x), piece, done, total in restore_tiles(model, net_scale, tensor, scale, **kwargs):
