@@ -72,7 +72,7 @@ def _rss(pid: int) -> int:
     return 0
 
 
-def run_one(source: Path, out: Path) -> dict:
+def run_one(source: Path, out: Path, echo: bool = False) -> dict:
     """The CLI in a child process: peak RSS, first progress line, total seconds, and its last lines."""
     command = [sys.executable, "-m", "glyphsr_core", "upscale", str(source), "-o", str(out)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -83,6 +83,8 @@ def run_one(source: Path, out: Path) -> dict:
     def reader() -> None:
         for line in child.stdout:  # type: ignore[union-attr]
             lines.append((time.monotonic() - start, line.rstrip()))
+            if echo:
+                print(f"    [{lines[-1][0]:7.1f} s, RSS {_rss(child.pid) / 2**30:.2f} GiB] {line.rstrip()}", flush=True)
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
@@ -102,14 +104,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mp", type=float, nargs="+", default=[1, 6], help="input sizes in megapixels (e.g. 1 6 24)")
     parser.add_argument("--keep", type=Path, default=None, help="keep inputs and outputs in this folder")
+    parser.add_argument("--echo", action="store_true", help="print the CLI's lines as they come, with time and RSS")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="glyphsr-huge-"))
     folder.mkdir(parents=True, exist_ok=True)
     print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; files in {folder}")
     for mp in args.mp:
         source = folder / f"photo_{mp:g}mp.png"
-        photo_like(mp).save(source)
-        result = _measured(source, folder / f"photo_{mp:g}mp_x4.png")
+        if not source.is_file():
+            photo_like(mp).save(source)
+        result = _measured(source, folder / f"photo_{mp:g}mp_x4.png", args.echo)
         size = Image.open(source).size
         first = result["first_progress_s"]
         print(f"{mp:g} MP ({size[0]}x{size[1]}) x4: rc {result['rc']}, peak RSS {result['peak'] / 2**30:.2f} GiB, "
@@ -119,12 +123,12 @@ def main() -> None:
             print(f"    {line}")
 
 
-def _measured(source: Path, out: Path) -> dict:
+def _measured(source: Path, out: Path, echo: bool) -> dict:
     """`run_one` with the kernel's peak RSS of the child (ru_maxrss of this process's children)."""
     import resource
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    result = run_one(source, out)
+    result = run_one(source, out, echo)
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     # ru_maxrss of children is the largest child so far: it is this child's when it grew, else the sampled peak
     result["peak"] = after if after > before else result["sampled_peak"]

@@ -14,9 +14,10 @@ from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
-#: seconds per megapixel the bundled net reads, measured with 512-px tiles on 2 shared CPU cores and on an
-#: H100 (docs/benchmarks.md, "Huge images"); the smooth-area blend and the 8-bit paste are included
-SECONDS_PER_MEGAPIXEL = {"cpu": 14.0, "cuda": 0.25}
+#: seconds per megapixel the bundled net reads, measured with 512-px tiles on 2 lightly loaded CPU cores
+#: (12.3 s; docs/benchmarks.md, "Huge images"), the smooth-area blend and the 8-bit paste included.
+#: Other devices have no measured figure yet: for them only the output size is said
+SECONDS_PER_MEGAPIXEL = {"cpu": 14.0}
 #: an estimate above this many seconds is logged as a warning before the work starts
 WARN_AFTER_SECONDS = 60.0
 #: least seconds between two progress lines (the first and last tile are always logged)
@@ -24,10 +25,11 @@ LOG_EVERY_SECONDS = 2.0
 
 
 def estimate_seconds(width: int, height: int, scale: int, net_scale: int, device: str) -> float:
-    """Rough seconds for Text Restore of a `width` x `height` input at `scale` on `device` ("cpu", "cuda")."""
+    """Rough seconds for Text Restore of a `width` x `height` input at `scale` on `device` (one with a
+    figure in `SECONDS_PER_MEGAPIXEL`)."""
     pre = max(1, scale // net_scale)
     megapixels = width * height * pre * pre / 1e6
-    return megapixels * SECONDS_PER_MEGAPIXEL["cuda" if device.startswith("cuda") else "cpu"]
+    return megapixels * SECONDS_PER_MEGAPIXEL[device.split(":")[0]]
 
 
 def _duration(seconds: float) -> str:
@@ -40,12 +42,12 @@ def _duration(seconds: float) -> str:
 
 def announce(width: int, height: int, scale: int, net_scale: int, device: str | None) -> float | None:
     """Log the output size (and its memory as an 8-bit image) and the time estimate; a warning when the
-    estimate is over `WARN_AFTER_SECONDS`, so a long run is never a silent one. `device` None: a net
-    without a measured figure, the size only. Returns the estimate (None without one)."""
+    estimate is over `WARN_AFTER_SECONDS`, so a long run is never a silent one. `device` None (a net
+    without a measured figure) or a device without one: the size only. Returns the estimate or None."""
     out_w, out_h = width * scale, height * scale
     size = (f"Text Restore x{scale}: {width}x{height} -> {out_w}x{out_h} ({out_w * out_h / 1e6:.0f} MP, "
             f"{out_w * out_h * 3 / 2**30:.2f} GiB as an 8-bit RGB image)")
-    if device is None:
+    if device is None or device.split(":")[0] not in SECONDS_PER_MEGAPIXEL:
         logger.info("%s", size)
         return None
     seconds = estimate_seconds(width, height, scale, net_scale, device)
