@@ -162,6 +162,13 @@ def test_line_boxes_seen_by_two_tiles_merge_and_separate_lines_do_not():
     assert huge.merge_line_boxes(boxes) == [(0, 100, 1500, 141), (0, 160, 700, 200), (2000, 100, 2300, 140)]
 
 
+def test_a_long_line_of_small_text_is_read_in_segments_not_shrunk():
+    parts = huge.line_segments((100, 500, 20100, 540))  # 20000 px of 40-px letters
+    assert len(parts) == 12 and parts[0][0] == 100 and parts[-1][2] == 20100
+    assert all(p[1:4:2] == (500, 540) and 2 * 3 * 40 + (p[2] - p[0]) <= huge.SHEET_SIDE for p in parts)
+    assert huge.line_segments((0, 0, 1500, 40)) == [(0, 0, 1500, 40)]
+
+
 PEAK_SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, sys.argv[1])

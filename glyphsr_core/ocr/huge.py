@@ -36,6 +36,8 @@ READ_MARGIN = 0.6
 SHEET_SIDE = 2000
 MIN_SHEET_SIDE = 736
 SHEET_GAP = 24
+#: line heights of context read on each side of a line (or of a segment of a long one)
+SEGMENT_REACH = 3.0
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in full-resolution pixels
 
@@ -137,12 +139,26 @@ def read_lines(image: Image.Image | np.ndarray, width: int, height: int, lines: 
     return _without_repeats(words)
 
 
+def line_segments(box: Box) -> list[Box]:
+    """A line too long for a sheet at full resolution, cut into side-by-side segments (each read with
+    `SEGMENT_REACH` line heights of its neighbours around it, so a word cut by the border is whole in the
+    segment that holds its centre); shrinking the whole line instead would make small letters unreadable."""
+    x0, y0, x1, y1 = box
+    line_height = max(1.0, y1 - y0)
+    core = max(4 * line_height, SHEET_SIDE - 2 * SEGMENT_REACH * line_height)
+    count = max(1, math.ceil((x1 - x0) / core))
+    step = (x1 - x0) / count
+    return [(x0 + i * step, y0, x0 + (i + 1) * step, y1) for i in range(count)]
+
+
 def _line_crop(image: Image.Image | np.ndarray, width: int, height: int, box: Box,
                enlarge: float) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """The crop box of one line with its margin, and its pixels scaled to fit a sheet (times `enlarge`)."""
+    """The crop box of one line (segment) with its margins, and its pixels scaled to fit a sheet (times
+    `enlarge`)."""
     x0, y0, x1, y1 = box
     margin = max(4.0, READ_MARGIN * (y1 - y0))
-    crop = (max(0, int(x0 - margin)), max(0, int(y0 - margin)), min(width, math.ceil(x1 + margin)),
+    reach = max(margin, SEGMENT_REACH * (y1 - y0))
+    crop = (max(0, int(x0 - reach)), max(0, int(y0 - margin)), min(width, math.ceil(x1 + reach)),
             min(height, math.ceil(y1 + margin)))
     rgb = region_rgb(image, crop)
     scale = min(enlarge, SHEET_SIDE / rgb.shape[1], SHEET_SIDE / rgb.shape[0])
@@ -204,6 +220,6 @@ def read_huge(image: Image.Image | np.ndarray, width: int, height: int, engine: 
     `DETECT_PIXELS`, read at full size (times `enlarge`)."""
     factor = max(1, math.ceil(math.sqrt(width * height / DETECT_PIXELS)))
     small = reduced_copy(image, width, height, factor)
-    lines = merge_line_boxes(detect_line_boxes(engine, small, factor))
+    lines = [part for line in merge_line_boxes(detect_line_boxes(engine, small, factor)) for part in line_segments(line)]
     del small
     return read_lines(image, width, height, lines, engine, min_confidence, enlarge)
