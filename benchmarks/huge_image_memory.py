@@ -93,10 +93,9 @@ def run_one(source: Path, out: Path, echo: bool = False) -> dict:
         sampled = max(sampled, _rss(child.pid))
         time.sleep(0.2)
     thread.join()
-    usage = child.returncode
     total = time.monotonic() - start
-    first = next((t for t, line in lines if "tile " in line and "/" in line), None)
-    return {"rc": usage, "total_s": total, "first_progress_s": first, "sampled_peak": sampled,
+    first = next((t for t, line in lines if "Text Restore: tile " in line), None)
+    return {"rc": child.returncode, "total_s": total, "first_progress_s": first, "sampled_peak": sampled,
             "tail": [line for _, line in lines[-6:]]}
 
 

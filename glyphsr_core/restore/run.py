@@ -18,7 +18,7 @@ from PIL import Image
 
 from .. import defaults
 from ..errors import InvalidInputError
-from ..tiling.context import run_tiled, tile_outputs  # noqa: F401  (run_tiled: re-exported for tests)
+from ..tiling.context import tile_outputs
 from .compact import CompactSR
 
 SUPPORTED_SCALES = (2, 4, 8)
