@@ -38,13 +38,16 @@ from .imageops import open_image_file, pil_to_tensor, tensor_to_pil, to_pil_rgb
 from .ocr import filter_words, read_text
 from .restore import restore_pil
 from .restore.cli_support import load_cli_restorer
+from .restore.split import is_compact
 from .restore.model_file import load_restorer
+from .restore.progress import TileProgressLog, announce
 from .sampling.colorfix import color_fix as apply_color_fix
 from .sampling.fusion import beta_map_from_mask, check_beta
 from .sampling.pingpong import PingPong
 from .text.glyphs import render_glyph_map, render_text_mask
 from .text.prompts import build_prompts
 from .text.text_input import parse_text_input
+from .tiling.context import plan_tiles
 from .tiling.prompts import build_tile_prompts
 from .tiling.sampler import SampleTiling, auto_tiling
 from .tscontrolnet.bundle import hint_image, takes_glyph
@@ -111,21 +114,36 @@ def check_options(*, scale: float = 4, steps: int = DEFAULT_STEPS, beta: float |
 
 # -- stage 1 and guidance ---------------------------------------------------------------------------
 def text_restore(image: Image.Image, scale: float, restorer: Path | None = None, *,
-                 tile: int = defaults.RESTORE_TILE,
-                 context_margin: int = defaults.RESTORE_CONTEXT_MARGIN, loaded: Any = None,
-                 on_tile: Callable[[int, int], None] | None = None) -> tuple[Image.Image, Any]:
+                 tile: int = defaults.RESTORE_TILE, context_margin: int = defaults.RESTORE_CONTEXT_MARGIN,
+                 loaded: Any = None, on_tile: Callable[[int, int], None] | None = None) -> tuple[Image.Image, Any]:
     """Stage 1: the restored image R at the output scale (x8/x2 from the x4 net; other scales resized)
     and the loaded restorer (the bundled one unless `restorer` names a file; `loaded`: one already
-    loaded, so a run over many images loads it once; `on_tile(done, total)`: progress over tiles)."""
+    loaded, so a run over many images loads it once).
+
+    Before the work a time estimate and the output size are logged (a warning when long);
+    `on_tile(done, total)` is called after each tile (default: progress lines in the log)."""
     loaded = loaded if loaded is not None else load_cli_restorer(restorer)
     net_scale = 8 if scale > 4 else (4 if scale > 2 else 2)
-    restored = restore_pil(loaded.model, loaded.scale, image, net_scale, tile=tile, context_margin=context_margin,
-                           on_tile=on_tile)
+    restored = _restore_logged(loaded, image, net_scale, tile, context_margin, on_tile)
     target = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     if restored.size != target:
         restored = restored.resize(target, Image.Resampling.LANCZOS)
     logger.info("Text Restore (%s): %dx%d -> %dx%d", loaded.path.name, image.width, image.height, *restored.size)
     return restored, loaded
+
+
+def _restore_logged(loaded: Any, image: Image.Image, scale: int, tile: int, context_margin: int,
+                    on_tile: Callable[[int, int], None] | None) -> Image.Image:
+    """`restore_pil` after an estimate, with progress lines unless the caller brings its own hook."""
+    param = next(loaded.model.parameters(), None)
+    device = (str(param.device) if param is not None else "cpu") if is_compact(loaded.model) else None
+    announce(image.width, image.height, scale, loaded.scale, device)  # time estimate: measured for the bundled net
+    if on_tile is None:
+        on_tile = TileProgressLog()
+        pre = max(1, scale // loaded.scale)
+        on_tile.begin(len(plan_tiles(image.height * pre, image.width * pre, tile, context_margin)))
+    return restore_pil(loaded.model, loaded.scale, image, scale, tile=tile, context_margin=context_margin,
+                       on_tile=on_tile)
 
 
 def read_words(image: Any, min_confidence: float = defaults.MIN_CONFIDENCE,
@@ -312,8 +330,7 @@ def upscale_with_model(path: Path, image: Image.Image, scale: float, *, tile: in
     if whole != scale or whole < 1:
         raise InvalidInputError(f"--scale must be a whole number with an upscale model, got {scale}")
     loaded = loaded if loaded is not None else load_restorer(path)
-    upscaled = restore_pil(loaded.model, loaded.scale, to_pil_rgb(image), loaded.scale, tile=tile,
-                           context_margin=context_margin)
+    upscaled = _restore_logged(loaded, to_pil_rgb(image), loaded.scale, tile, context_margin, None)
     target = (image.width * whole, image.height * whole)
     if upscaled.size != target:
         upscaled = upscaled.resize(target, Image.Resampling.LANCZOS)

@@ -21,7 +21,8 @@ from glyphsr_core.restore import BUNDLED_PATH, load_restorer, restore
 from glyphsr_core.restore.compact import CompactSR, blend_with_bicubic, init_as_bicubic
 from glyphsr_core.restore.split import SplitBlend, fast_form, split_bicubic_blend
 from glyphsr_core.restore.defects import frame_measure, frame_offsets, grid_measure, phase_offsets
-from glyphsr_core.restore.run import border_context, resize_bchw, run_tiled
+from glyphsr_core.restore.run import border_context, resize_bchw
+from glyphsr_core.tiling.context import run_tiled
 
 #: how far bicubic's own edge rows may differ from another faithful resampler's (Lanczos: < 0.05 level
 #: on these images) is far below one 8-bit level; the check allows one level

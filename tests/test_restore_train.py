@@ -191,7 +191,8 @@ def test_distillation_learns_a_teachers_output_with_replicated_borders(tmp_path)
 
     from glyphsr_core.restore import load_restorer, save_restorer
     from glyphsr_core.restore.compact import CompactSR, blend_with_bicubic, init_as_bicubic
-    from glyphsr_core.restore.run import border_context, run_tiled
+    from glyphsr_core.restore.run import border_context
+    from glyphsr_core.tiling.context import run_tiled
     from glyphsr_core.training.restorer import FINAL, train_restorer
 
     trained = CompactSR(num_feat=50, num_conv=2)

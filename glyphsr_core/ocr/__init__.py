@@ -17,10 +17,11 @@ from ..imageops import to_rgb_uint8
 from ..types import OcrResult, TextRegion
 from .engine import DetectedWord, OcrEngine, OcrUnavailableError
 from .grouping import group_letters as _group_letters
+from .huge import read_huge
 from .hygiene import DEFAULT_WORD_FILTER, WORD_FILTERS, DroppedWord, filter_words
 from .reading import reading_order
 
-__all__ = ["DEFAULT_WORD_FILTER", "OCR_SCALES", "WORD_FILTERS", "DetectedWord", "DroppedWord", "OcrEngine",
+__all__ = ["DEFAULT_WORD_FILTER", "HUGE_PIXELS", "OCR_SCALES", "WORD_FILTERS", "DetectedWord", "DroppedWord", "OcrEngine",
            "OcrUnavailableError", "filter_words", "get_engine", "read_text", "resolve_ocr_scale"]
 
 OCR_SCALES = ("auto", "1", "2", "3", "4")
@@ -28,6 +29,8 @@ OCR_SCALES = ("auto", "1", "2", "3", "4")
 #: with enough pixels (RapidOCR's recogniser sees 48 px tall crops of the input).
 AUTO_TARGET_SIDE = 1024
 AUTO_MAX_FACTOR = 4.0
+#: images with more pixels than this are read the huge-image way (`ocr.huge`): no whole-image copies
+HUGE_PIXELS = 40_000_000
 #: images smaller than this on a side hold no readable word
 MIN_READABLE_SIDE = 4
 
@@ -70,6 +73,7 @@ def read_text(
     ocr_scale: str | float = "auto",
     engine: OcrEngine | None = None,
     group_letters: bool = True,
+    huge_pixels: int = HUGE_PIXELS,
 ) -> OcrResult:
     """OCR one image into words with normalised quads, in reading order; text NFC-normalised.
 
@@ -77,9 +81,19 @@ def read_text(
     over white). Images too small to hold text give an empty result rather than an error.
     `group_letters` merges letters of one printed word that the engine returned as separate
     tokens (`grouping`); False gives the engine's tokens as they came.
+
+    Above `huge_pixels` (a x4 of a photo) the image is never copied whole: lines are found on a
+    reduced copy and read from full-resolution crops (`ocr.huge`); the words keep full-resolution boxes.
     """
     if not 0.0 <= min_confidence <= 1.0:
         raise InvalidInputError(f"min_confidence must be between 0 and 1, got {min_confidence}")
+    width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
+    if width * height > huge_pixels and min(width, height) >= MIN_READABLE_SIDE:
+        factor = resolve_ocr_scale(ocr_scale, width, height)
+        words = reading_order(read_huge(image, width, height, engine or get_engine(), min_confidence, enlarge=factor))
+        if group_letters:
+            words = _group_letters(words)
+        return OcrResult(width, height, tuple(_normalised(word, width, height) for word in words))
     rgb = to_rgb_uint8(np.asarray(image.convert("RGBA") if isinstance(image, Image.Image) else image))
     height, width = rgb.shape[:2]
     if min(width, height) < MIN_READABLE_SIDE:

@@ -38,7 +38,8 @@ class RapidOcrEngine:
 
     def detect_words(self, image: np.ndarray, min_confidence: float) -> list[DetectedWord]:
         bgr = np.ascontiguousarray(image[:, :, ::-1])  # RapidOCR reads 3-channel arrays as BGR
-        output = self._ocr(bgr, return_word_box=True, text_score=float(min_confidence))
+        output = self._ocr(bgr, use_det=True, use_cls=True, use_rec=True, return_word_box=True,
+                           text_score=float(min_confidence))
         if output.txts is None or output.boxes is None:
             return []
         words: list[DetectedWord] = []
@@ -62,6 +63,15 @@ def fold_fullwidth(text: str) -> str:
     if any(char_script(ch) == CJK for ch in text):
         return text
     return "".join(chr(ord(ch) - 0xFEE0) if 0xFF01 <= ord(ch) <= 0xFF5E else ch for ch in text)
+
+
+    def detect_lines(self, image: np.ndarray) -> list[list[tuple[float, float]]]:
+        """Text-line quads of an HxWx3 uint8 RGB image from the detector alone (no reading): the huge-image
+        OCR finds lines on a reduced copy this way and reads them at full resolution (`ocr.huge`)."""
+        bgr = np.ascontiguousarray(image[:, :, ::-1])
+        output = self._ocr(bgr, use_det=True, use_cls=False, use_rec=False)
+        boxes = getattr(output, "boxes", None)
+        return [] if boxes is None else [_quad(box) for box in boxes]
 
 
 def _join_cjk(words: list[DetectedWord], line_text: str) -> list[DetectedWord]:

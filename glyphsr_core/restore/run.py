@@ -8,7 +8,8 @@ convolutions pad with zeros otherwise sees black beyond the edge and draws a dar
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from PIL import Image
 
 from .. import defaults
 from ..errors import InvalidInputError
-from ..tiling.context import run_tiled
+from ..tiling.context import tile_outputs
 from .split import is_compact
 
 SUPPORTED_SCALES = (2, 4, 8)
@@ -25,6 +26,9 @@ SUPPORTED_SCALES = (2, 4, 8)
 #: result is bicubic, and from which it is the net's: flat areas and clean gradients stay below a level
 SMOOTH_LEVELS = (1.0, 2.5)
 MAX_SIDE = 16384
+#: input pixels around a tile that its smooth-area blend reads: bicubic needs 2 (+1), the detail weight
+#: 1 (local mean) + 4 (nearby max) + 1 (bilinear enlargement); more costs a little time, never changes a value
+BLEND_CONTEXT = 8
 
 
 class RestoreInputError(InvalidInputError):
@@ -77,10 +81,57 @@ def smooth_areas_as_bicubic(images: torch.Tensor, out: torch.Tensor) -> torch.Te
     is smooth, blended by `detail_weight`. Why: over flat areas and clean gradients the compact net
     adds nothing but the small per-phase offsets of its pixel shuffle, a 4-px grid that shows over
     skies and walls; near letters even its small changes help OCR (measured), so they stay."""
-    size = tuple(out.shape[-2:])
-    bicubic = resize_bchw(images, size, Image.Resampling.BICUBIC).to(out)
-    weight = F.interpolate(detail_weight(images.float()), size=size, mode="bilinear", align_corners=False).to(out)
-    return bicubic + weight * (out - bicubic)
+    _, _, height, width = images.shape
+    return smooth_tile_as_bicubic(images, out, (0, height, 0, width))
+
+
+def smooth_tile_as_bicubic(images: torch.Tensor, piece: torch.Tensor, keep: tuple[int, int, int, int]) -> torch.Tensor:
+    """`smooth_areas_as_bicubic` for one tile: `piece` is the upscale of `images[..., y0:y1, x0:x1]`
+    (`keep`, input pixels). Bicubic and detail weight are computed from that part of the input and
+    `BLEND_CONTEXT` pixels around it, which they fully depend on, so the result equals the whole
+    image's there (tested) while memory follows the tile."""
+    y0, y1, x0, x1 = keep
+    _, _, height, width = images.shape
+    s = piece.shape[-1] // (x1 - x0)
+    ry0, ry1 = max(0, y0 - BLEND_CONTEXT), min(height, y1 + BLEND_CONTEXT)
+    rx0, rx1 = max(0, x0 - BLEND_CONTEXT), min(width, x1 + BLEND_CONTEXT)
+    region = images[:, :, ry0:ry1, rx0:rx1]
+    size = ((ry1 - ry0) * s, (rx1 - rx0) * s)
+    bicubic = resize_bchw(region, size, Image.Resampling.BICUBIC).to(piece)
+    weight = F.interpolate(detail_weight(region.float()), size=size, mode="bilinear", align_corners=False).to(piece)
+    crop = (slice(None), slice(None), slice((y0 - ry0) * s, (y1 - ry0) * s), slice((x0 - rx0) * s, (x1 - rx0) * s))
+    bicubic, weight = bicubic[crop], weight[crop]
+    return bicubic + weight * (piece - bicubic)
+
+
+def restore_tiles(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale: int, *,
+                  tile: int = defaults.RESTORE_TILE, context_margin: int = defaults.RESTORE_CONTEXT_MARGIN,
+                  check_cancel: Callable[[], None] | None = None,
+                  border: int | None = None) -> Iterator[tuple[tuple[int, int], torch.Tensor, int, int]]:
+    """`restore`'s result one tile at a time: ((y, x) of the tile in the output, its pixels (B, 3, h, w)
+    in 0..1, tiles done, tile count). Memory follows the tile: nothing image-sized is made at x2 and
+    x4 (x8 makes the input's bicubic x2 first). `restore` and `restore_pil` assemble these."""
+    if scale not in SUPPORTED_SCALES:
+        raise RestoreInputError(f"scale must be one of {', '.join(map(str, SUPPORTED_SCALES))}, got {scale}")
+    _, _, height, width = images.shape
+    check_image_size(height, width, scale)
+    original, pre = images, 1
+    if scale > net_scale:
+        if scale % net_scale:
+            raise RestoreInputError(f"x{scale} cannot be made from this x{net_scale} model")
+        pre = scale // net_scale
+        images = resize_bchw(images, (height * pre, width * pre), Image.Resampling.BICUBIC)
+    if border is None:
+        border = border_context(model, context_margin)
+    blend = is_compact(model) and scale <= net_scale  # at x8 the blend cost 0.012 of word F1: not there
+    factor = scale // pre  # output pixels per pixel of `images`
+    for keep, piece, done, total in tile_outputs(model, images, net_scale, tile, context_margin, check_cancel, border):
+        y0, y1, x0, x1 = keep
+        if blend:
+            piece = smooth_tile_as_bicubic(original, piece, keep)
+        if scale < net_scale:
+            piece = resize_bchw(piece, ((y1 - y0) * factor, (x1 - x0) * factor), Image.Resampling.BOX)
+        yield (y0 * factor, x0 * factor), piece, done, total
 
 
 def restore(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale: int, *, tile: int = defaults.RESTORE_TILE,
@@ -90,6 +141,7 @@ def restore(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale:
 
     `border`: edge-replicated context beyond the true borders, in input pixels (default: the net's
     receptive field, `border_context`; 0 = the net's own zero padding, as ComfyUI's upscale node runs it).
+    `on_tile(done, total)` after each tile (progress).
 
     A compact net's result at x4 and x2 is Pillow's bicubic over the input's flat areas and clean
     gradients (`smooth_areas_as_bicubic`: its 4-px grid removed there) and the net's near any detail.
@@ -98,34 +150,32 @@ def restore(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale:
     (the bundled net was trained on such inputs, measured better than running it twice). Smaller
     (x2 from x4): the net's output is reduced with Pillow's area-averaging box filter.
     """
-    if scale not in SUPPORTED_SCALES:
-        raise RestoreInputError(f"scale must be one of {', '.join(map(str, SUPPORTED_SCALES))}, got {scale}")
-    _, _, height, width = images.shape
-    check_image_size(height, width, scale)
-    original = images
-    if scale > net_scale:
-        if scale % net_scale:
-            raise RestoreInputError(f"x{scale} cannot be made from this x{net_scale} model")
-        pre = scale // net_scale
-        images = resize_bchw(images, (height * pre, width * pre), Image.Resampling.BICUBIC)
-    if border is None:
-        border = border_context(model, context_margin)
-    out = run_tiled(model, images, net_scale, tile, context_margin, on_tile, check_cancel, border)
-    if is_compact(model) and scale <= net_scale:  # at x8 the blend cost 0.012 of word F1: not there
-        out = smooth_areas_as_bicubic(original, out)
-    if scale < net_scale:
-        out = resize_bchw(out, (height * scale, width * scale), Image.Resampling.BOX)
+    batch, _, height, width = images.shape
+    out = torch.empty(batch, 3, height * scale, width * scale, dtype=images.dtype, device=images.device)
+    for (y, x), piece, done, total in restore_tiles(model, net_scale, images, scale, tile=tile,
+                                                    context_margin=context_margin, check_cancel=check_cancel,
+                                                    border=border):
+        out[:, :, y:y + piece.shape[-2], x:x + piece.shape[-1]] = piece
+        if on_tile is not None:
+            on_tile(done, total)
     return out
 
 
-def restore_pil(model: torch.nn.Module, net_scale: int, image: Image.Image, scale: int, **kwargs) -> Image.Image:
-    """PIL in, PIL out (RGB; alpha, if any, is upscaled with bicubic and kept)."""
+def restore_pil(model: torch.nn.Module, net_scale: int, image: Image.Image, scale: int, *,
+                on_tile: Callable[[int, int], None] | None = None, **kwargs: Any) -> Image.Image:
+    """PIL in, PIL out (RGB; alpha, if any, is upscaled with bicubic and kept). Each tile is rounded to
+    8 bits and pasted into the output image as it comes: no float copy of the output is ever made
+    (a x4 of a 24 MP photo is 1.5 GB as an 8-bit image, 4.6 GB as float). `kwargs` go to `restore_tiles`."""
     alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    rgb /= 255.0  # in place: one float copy of the input, not two
     tensor = torch.from_numpy(rgb).permute(2, 0, 1)[None]
-    out = restore(model, net_scale, tensor, scale, **kwargs)[0].permute(1, 2, 0).numpy()
-    result = Image.fromarray(np.round(out * 255.0).astype(np.uint8))
+    result = Image.new("RGB", (image.width * scale, image.height * scale))
+    for (y, x), piece, done, total in restore_tiles(model, net_scale, tensor, scale, **kwargs):
+        tile = np.round(piece[0].permute(1, 2, 0).cpu().numpy() * 255.0).astype(np.uint8)
+        result.paste(Image.fromarray(tile), (x, y))
+        if on_tile is not None:
+            on_tile(done, total)
     if alpha is not None:
         result.putalpha(alpha.resize(result.size, Image.Resampling.BICUBIC))
     return result
-

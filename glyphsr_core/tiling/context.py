@@ -8,7 +8,7 @@ output pixel comes from exactly one tile. (The tiled sampler's *blend overlap* i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -57,36 +57,47 @@ def run_tiled(model: torch.nn.Module, images: torch.Tensor, net_scale: int, tile
               check_cancel: Callable[[], None] | None = None, border: int = 0) -> torch.Tensor:
     """(B, 3, H, W) in 0..1 -> (B, 3, H*s, W*s), clamped; the output lives on the input's device.
 
-    `border` > 0: the image is extended by that many edge-replicated pixels on each side and tiles
-    that touch a true border read that context too (the tile plan, and so the tile count, are those
-    of the unextended image). `check_cancel` is called before each tile (it raises to stop);
-    `on_tile(done, total)` after each.
+    `border` > 0: tiles that touch a true border of the image read that many edge-replicated pixels
+    beyond it (the tile plan, and so the tile count, are those of the image). `check_cancel` is called
+    before each tile (it raises to stop); `on_tile(done, total)` after each. `tile_outputs` gives the
+    same tiles one by one, for callers that write them somewhere smaller than a float image.
     """
     batch, _, height, width = images.shape
+    out = torch.empty(batch, 3, height * net_scale, width * net_scale, dtype=images.dtype, device=images.device)
+    for (ky0, ky1, kx0, kx1), piece, done, total in tile_outputs(model, images, net_scale, tile, context_margin,
+                                                                 check_cancel, border):
+        out[:, :, ky0 * net_scale:ky1 * net_scale, kx0 * net_scale:kx1 * net_scale] = piece
+        if on_tile is not None:
+            on_tile(done, total)
+    return out
+
+
+@torch.no_grad()
+def tile_outputs(model: torch.nn.Module, images: torch.Tensor, net_scale: int, tile: int, context_margin: int,
+                 check_cancel: Callable[[], None] | None = None,
+                 border: int = 0) -> Iterator[tuple[tuple[int, int, int, int], torch.Tensor, int, int]]:
+    """Per tile: (keep box y0, y1, x0, x1 in input pixels, its clamped output (B, 3, h*s, w*s) on the
+    input's device and dtype, tiles done, tile count). Only one tile's input and output exist at a
+    time: the edge-replicated border context is added per tile, never to a padded copy of the image."""
+    _, _, height, width = images.shape
     plans = plan_tiles(height, width, tile, context_margin)
     if border < 0:
         raise TilingError(f"border context must be >= 0, got {border}")
-    if border:
-        images = torch.nn.functional.pad(images, (border, border, border, border), mode="replicate")
     param = next(model.parameters(), None)
     device = param.device if param is not None else images.device
     dtype = param.dtype if param is not None else images.dtype
-    out = torch.empty(batch, 3, height * net_scale, width * net_scale, dtype=images.dtype, device=images.device)
     s = net_scale
     for done, plan in enumerate(plans, start=1):
         if check_cancel is not None:
             check_cancel()
         ry0, ry1, rx0, rx1 = plan.read
         ky0, ky1, kx0, kx1 = plan.keep
-        if border:  # to padded coordinates; tiles on a true border read the replicated context too
-            ry0, ry1 = ry0 + (border if ry0 else 0), ry1 + border + (border if ry1 == height else 0)
-            rx0, rx1 = rx0 + (border if rx0 else 0), rx1 + border + (border if rx1 == width else 0)
-            ky0, ky1, kx0, kx1 = ky0 + border, ky1 + border, kx0 + border, kx1 + border
-        piece = model(images[:, :, ry0:ry1, rx0:rx1].to(device=device, dtype=dtype))
-        piece = piece[:, :, (ky0 - ry0) * s:(ky1 - ry0) * s, (kx0 - rx0) * s:(kx1 - rx0) * s]
-        oy, ox = (ky0 - border) * s, (kx0 - border) * s
-        out[:, :, oy:oy + (ky1 - ky0) * s, ox:ox + (kx1 - kx0) * s] = \
-            piece.clamp(0, 1).to(device=images.device, dtype=images.dtype)
-        if on_tile is not None:
-            on_tile(done, len(plans))
-    return out
+        top, left = (border if ry0 == 0 else 0), (border if rx0 == 0 else 0)
+        pad = (left, border if rx1 == width else 0, top, border if ry1 == height else 0)
+        piece = images[:, :, ry0:ry1, rx0:rx1].to(device=device, dtype=dtype)
+        if any(pad):  # a true border: the replicated context a padded whole image would give there
+            piece = torch.nn.functional.pad(piece, pad, mode="replicate")
+        piece = model(piece)
+        y0, x0 = (ky0 - ry0 + top) * s, (kx0 - rx0 + left) * s
+        piece = piece[:, :, y0:y0 + (ky1 - ky0) * s, x0:x0 + (kx1 - kx0) * s]
+        yield plan.keep, piece.clamp(0, 1).to(device=images.device, dtype=images.dtype), done, len(plans)
