@@ -38,6 +38,14 @@ def test_pieces_read_without_a_space_are_one_word_with_the_union_box_and_the_low
     assert grouped[1].confidence == 0.9
 
 
+def test_two_long_pieces_read_without_a_space_stay_two_words():
+    # the recogniser missed the space of "HOTEL CENTRAL" (0.5 letter heights); a word cut at a wide
+    # letter gap loses a letter or two, not five
+    words = [tok("HOTEL", 53, 282), tok("CENTRAL", 317, 627, attached=True)]
+    assert texts(group_letters(words)) == ["HOTEL", "CENTRAL"]
+    assert texts(group_letters([tok("CH", 0, 80), tok("MA", 120, 200, attached=True)])) == ["CHMA"]
+
+
 def test_a_space_the_recogniser_read_stays_a_word_break_even_before_a_one_letter_word():
     # "4 Pharmacy" and "PLAZA 7": real one-character words 0.33 letter heights from their neighbours
     assert texts(group_letters([tok("4", 0, 40), tok("Pharmacy", 60, 400)])) == ["4", "Pharmacy"]

@@ -7,7 +7,9 @@ A printed word falls apart in three ways; each has its own evidence:
    RapidOCR then cuts its reading into words at the spaces, but ALSO wherever two letters lie more
    than 5 recogniser columns apart (wide, italic or letter-spaced type: "MOBILE" came back as
    "M" + "OBILE", an italic "Mairie" as six one-letter words). A token the engine marks `attached`
-   (read with no space before it) is joined to the token before it. A space the recogniser read is
+   (read with no space before it) is joined to the token before it when one of the two has at most
+   MAX_BROKEN_OFF characters (two long pieces are more often two words whose space the recogniser
+   missed: "HOTEL" + "CENTRAL"). A space the recogniser read is
    kept, unless the two boxes touch or overlap (gap <= TOUCH_GAP x letter height): two characters
    closer than one character width have no space between them, whatever was decoded.
 2. Letter-spaced type ("M a i r i e   d u"): the recogniser reads a space after every letter, or
@@ -46,6 +48,10 @@ from .scripts import CJK, HANGUL, char_script, word_scripts
 
 #: separate boxes on one line of print join when their gap is below this many letter heights
 LETTER_GAP = 0.3
+#: pieces read with no space between them join when one has at most this many characters: a word
+#: cut at a wide letter gap loses a letter or two ("M" + "OBILE", "CH" + "MA"); two long pieces are
+#: more often two words whose space the recogniser missed ("HOTEL" + "CENTRAL")
+MAX_BROKEN_OFF = 2
 #: a recognised space between boxes this close (or overlapping) is not a word break
 TOUCH_GAP = 0.02
 #: this many one-letter tokens in a row on one line of print are letter-spaced type
@@ -122,7 +128,7 @@ def joins(left: DetectedWord, right: DetectedWord) -> bool:
     """Whether `right` continues the word `left` ends with (rules 1 and 3 of the module)."""
     if _is_cjk(left.text) != _is_cjk(right.text):
         return False
-    if left.line == right.line and right.attached:
+    if left.line == right.line and right.attached and min(len(left.text), len(right.text)) <= MAX_BROKEN_OFF:
         return True  # the recogniser read no space between them
     measured = spacing(left, right)
     if measured is None or not (_has_letter_or_digit(left.text) and _has_letter_or_digit(right.text)):
