@@ -7,14 +7,13 @@ index in that node's batch, so a workflow with two SaveImage nodes or a batch ne
 
 from __future__ import annotations
 
-import glob
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..batch.inputs import expand_inputs as expand_sources
+from ..data.corpus import IMAGE_SUFFIXES
 from ..errors import InputNotFoundError, InvalidInputError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
@@ -35,23 +34,16 @@ class Job:
 
 
 def expand_inputs(items: list[str]) -> list[Job]:
-    """Files, folders (their images, recursively, sub-folders mirrored) and glob patterns -> jobs."""
-    jobs: list[Job] = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            jobs += [Job(p.resolve(), p.relative_to(path).with_suffix("").as_posix()) for p in found]
-        elif path.is_file():
-            jobs.append(Job(path.resolve(), path.stem))
-        elif glob.has_magic(item):
-            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
-            jobs += [Job(p.resolve(), p.stem) for p in matches if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-        else:
-            raise InputNotFoundError(f"input '{item}' does not exist (give image files, folders or glob patterns)")
-    if not jobs:
+    """Files, folders (their images, recursively, sub-folders mirrored) and glob patterns -> jobs, found
+    by the same rules as the local commands' (`glyphsr_core.batch.inputs`)."""
+    sources = expand_sources(items)
+    for source in sources:
+        if source.error is not None or not source.path.is_file():
+            raise InputNotFoundError(f"input '{source.path}' does not exist (give image files, folders or glob "
+                                     f"patterns){': ' + source.error if source.error else ''}")
+    if not sources:
         raise InvalidInputError(f"no image found in {', '.join(items)} (looked for {', '.join(IMAGE_SUFFIXES)})")
-    return _unique(jobs)
+    return _unique([Job(source.path.resolve(), source.rel.with_suffix("").as_posix()) for source in sources])
 
 
 def _unique(jobs: list[Job]) -> list[Job]:

@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+from ..batch.manifest import read_manifest
+
 MANIFEST_NAME = "queue_manifest.jsonl"
 
 
@@ -25,18 +27,10 @@ class Manifest:
         self._lock = threading.Lock()
 
     def records(self) -> dict[str, dict]:
-        """input path -> its last record."""
-        last: dict[str, dict] = {}
+        """input path -> its last record (a line cut short by a kill is left out)."""
         if not self.path.is_file():
-            return last
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a kill
-            if isinstance(record, dict) and "input" in record:
-                last[record["input"]] = record
-        return last
+            return {}
+        return {r["input"]: r for r in read_manifest(self.path) if isinstance(r, dict) and "input" in r}
 
     def completed(self, workflow_key: str) -> set[str]:
         """Inputs already done with this workflow whose outputs all exist."""
