@@ -212,3 +212,23 @@ def test_tiles_of_one_image_report_through_the_progress_hook(run, tmp_path, capl
     counts = [tuple(map(int, m.strip().split("/"))) for m in caplog.messages if m.startswith("  ")]
     tiles = counts[0][1]  # how many, is the tiling's business
     assert tiles > 1 and counts == [(k, tiles) for k in range(1, tiles + 1)]
+
+
+def test_stage_one_goes_to_the_device_asked_for_and_stays_on_the_cpu_otherwise():
+    """Under a launcher each rank's Text Restore runs on its own device (here the `meta` device stands in
+    for `cuda:N`); with neither --device nor a rank device it stays on the CPU."""
+    import argparse
+
+    from glyphsr_core.commands.upscale import _Models
+    from glyphsr_core.restore.cli_support import load_cli_restorer
+
+    def device_of(loaded):
+        return next(loaded.model.parameters()).device.type
+
+    plain = _Models(argparse.Namespace(device=None, restorer=None))
+    assert device_of(plain._on_device(load_cli_restorer(None))) == "cpu"
+    ranked = _Models(argparse.Namespace(device=None, restorer=None))
+    ranked.device = "meta"
+    assert device_of(ranked._on_device(load_cli_restorer(None))) == "meta"
+    asked = _Models(argparse.Namespace(device="meta", restorer=None))
+    assert device_of(asked._on_device(load_cli_restorer(None))) == "meta"

@@ -179,12 +179,22 @@ class _Models:
     def restorer(self) -> Any:
         from ..restore.cli_support import load_cli_restorer
 
-        return self.cache.get(("Text Restore", str(self.args.restorer)), lambda: load_cli_restorer(self.args.restorer))
+        return self.cache.get(("Text Restore", str(self.args.restorer)),
+                              lambda: self._on_device(load_cli_restorer(self.args.restorer)))
 
     def upscaler(self) -> Any:
         from ..restore import load_restorer
 
-        return self.cache.get(("upscaler", str(self.args.upscaler)), lambda: load_restorer(self.args.upscaler))
+        return self.cache.get(("upscaler", str(self.args.upscaler)),
+                              lambda: self._on_device(load_restorer(self.args.upscaler)))
+
+    def _on_device(self, loaded: Any) -> Any:
+        """Stage 1 and the upscaler run where `--device` (or this process's launcher rank) says; without
+        either, on the CPU as before (tiles travel to the model's device and back)."""
+        device = self.args.device or self.device
+        if device is not None and device != "cpu":
+            loaded.model.to(device)
+        return loaded
 
     def pipeline(self, device: str, dtype: Any) -> Any:
         from ..diffusion.sampler import GlyphSRPipeline
