@@ -13,7 +13,7 @@ import uuid
 import torch
 
 from ..glyphsr_core.imageops import check_comfy_images, comfy_to_pil
-from ..glyphsr_core.review import MAX_BODY_BYTES, ReviewDesk, apply_corrections, parse_corrections
+from ..glyphsr_core.review import MAX_BODY_BYTES, Browsers, ReviewDesk, apply_corrections, parse_corrections
 from .ocr import TEXT_TYPE
 from .runtime import CATEGORY, check_interrupt
 
@@ -24,8 +24,11 @@ REVIEW_MODES = ("in the browser", "off")
 ACK_SECONDS = 3.0
 OPEN_EVENT, CLOSED_EVENT = "glyphsr.review", "glyphsr.review.closed"
 ROUTE = "/glyphsr/review/{node_id}"
+#: where the dialog's script says which client id has it (not under ROUTE: no node is called that)
+BROWSER_ROUTE = "/glyphsr/review-browser"
 
 DESK = ReviewDesk()
+BROWSERS = Browsers()
 
 
 def _prompt_server():
@@ -61,6 +64,17 @@ def _save_previews(images: torch.Tensor) -> list[dict]:
     return out
 
 
+def _remove_previews(previews: list[dict]) -> None:
+    """The dialog's pictures are gone with the dialog: a long session does not fill the temp folder."""
+    import folder_paths
+
+    for preview in previews:
+        try:
+            os.remove(os.path.join(folder_paths.get_temp_directory(), preview["filename"]))
+        except OSError:
+            pass
+
+
 class ReviewWords:
     DESCRIPTION = (
         "Correct the OCR words by hand. When the graph runs from a browser, a dialog shows the image with the "
@@ -69,7 +83,7 @@ class ReviewWords:
         "and applied to every later OCR result: a change or deletion to the OCR word whose box overlaps its box "
         "(IoU 0.5 or more; none: skipped), a drawn word always (it replaces an OCR word in the same box). "
         "Corrections apply only to an image of the size they were made on. The run waits only when the browser "
-        "that queued it has this pack loaded and shows the dialog (it answers within 3 s), and never longer than "
+        "that queued it has this pack loaded and shows the dialog, and never longer than "
         "'timeout'; API and headless runs, and other users' runs, never wait: they get the stored corrections."
     )
     SEARCH_ALIASES = ["edit ocr", "fix words", "correct text", "review ocr"]
@@ -124,11 +138,14 @@ class ReviewWords:
         client = getattr(server, "client_id", None)
         if server is None or client is None or prompt_id is None or node_id is None:
             return None
+        if client not in BROWSERS or client not in getattr(server, "sockets", {}):
+            return None  # an API client, or a browser without the dialog (or gone): nobody to ask
         sizes = [(int(images.shape[2]), int(images.shape[1]))] * len(raws)
         DESK.open(node_id, prompt_id, raws, shown, sizes)
+        previews = _save_previews(images)
         try:
             server.send_sync(OPEN_EVENT, {
-                "node": node_id, "prompt_id": prompt_id, "timeout": timeout_s, "images": _save_previews(images),
+                "node": node_id, "prompt_id": prompt_id, "timeout": timeout_s, "images": previews,
                 "sizes": sizes, "words": [[_shown_word(r) for r in s.result.regions] for s in shown],
             }, client)
             outcome = DESK.wait(node_id, ack_s=ACK_SECONDS, timeout_s=timeout_s, check=check_interrupt,
@@ -136,6 +153,7 @@ class ReviewWords:
         finally:
             DESK.close(node_id)
             server.send_sync(CLOSED_EVENT, {"node": node_id, "prompt_id": prompt_id}, client)
+            _remove_previews(previews)
         edits = sum(len(c.edits) for c in outcome.corrections) if outcome.corrections is not None else None
         logger.info("GlyphSR Review Words: %s%s", outcome.reason, "" if edits is None else f" ({edits} edits)")
         return outcome.corrections
@@ -174,6 +192,14 @@ def register_routes() -> bool:
             return web.json_response(payload, status=status)
         return route
 
+    async def browser(request):
+        body = await _body(request)
+        if body is None:
+            return web.json_response({"error": f"larger than {MAX_BODY_BYTES} bytes"}, status=413)
+        status, payload = BROWSERS.register(body)
+        return web.json_response(payload, status=status)
+
+    server.routes.post(BROWSER_ROUTE)(browser)
     server.routes.post(ROUTE + "/open")(_answer(DESK.acknowledge))
     server.routes.post(ROUTE)(_answer(DESK.submit))
     return True

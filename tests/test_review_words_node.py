@@ -37,8 +37,8 @@ def node(module):
 class FakeServer:
     """What the node uses of ComfyUI's PromptServer: the queuing client's id, its sockets, send_sync."""
 
-    def __init__(self, client_id: str | None = "browser-1", on_send=None):
-        self.client_id = client_id
+    def __init__(self, client_id: str | None = "browser-1", on_send=None, has_dialog: bool = True):
+        self.client_id, self.has_dialog = client_id, has_dialog
         self.sockets = {client_id: object()} if client_id else {}
         self.sent: list[tuple[str, dict, str]] = []
         self.on_send = on_send
@@ -50,7 +50,7 @@ class FakeServer:
 
 
 @pytest.fixture
-def comfyui(monkeypatch, tmp_path):
+def comfyui(module, monkeypatch, tmp_path):
     """Install a fake `server` module and an executing context (prompt "p1", node "12")."""
 
     def install(server: FakeServer) -> FakeServer:
@@ -63,6 +63,8 @@ def comfyui(monkeypatch, tmp_path):
         import folder_paths
 
         monkeypatch.setattr(folder_paths, "get_temp_directory", lambda: str(tmp_path))
+        if server.client_id is not None and server.has_dialog:  # what the dialog's script posts on connecting
+            assert module.BROWSERS.register(json.dumps({"client_id": server.client_id}).encode())[0] == 200
         return server
 
     return install
@@ -103,8 +105,16 @@ def test_an_api_run_without_a_client_never_asks(node, comfyui):
     assert server.sent == []
 
 
-def test_a_client_without_the_dialog_gets_the_stored_corrections_after_the_acknowledge_window(node, module, comfyui,
-                                                                                           monkeypatch):
+def test_a_client_that_never_said_it_has_the_dialog_is_never_asked(node, module, comfyui, tmp_path):
+    """A script queuing with a client id and an open websocket (e.g. `queue`) never waits, and no
+    picture is left in the temp folder."""
+    server = comfyui(FakeServer(client_id="script-7", has_dialog=False))
+    assert run(node, STORED, timeout=300) == ["OPEN", "DAILY"]
+    assert server.sent == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_browser_whose_dialog_does_not_open_gets_the_stored_corrections_after_the_acknowledge_window(
+        node, module, comfyui, monkeypatch, tmp_path):
     monkeypatch.setattr(module, "ACK_SECONDS", 0.2)
     server = comfyui(FakeServer())
     assert run(node, STORED, timeout=300) == ["OPEN", "DAILY"]
@@ -114,6 +124,20 @@ def test_a_client_without_the_dialog_gets_the_stored_corrections_after_the_ackno
     assert [w["text"] for w in opened["words"][0]] == ["OPEN", "DAILY"]  # shown with the stored corrections
     assert [list(size) for size in opened["sizes"]] == [[W, H]]
     assert not module.DESK.waiting("12")
+    assert list(tmp_path.iterdir()) == []  # the dialog's picture went with the dialog
+
+
+def test_the_browser_list_takes_only_a_client_id_and_stays_bounded():
+    from glyphsr_core.review import Browsers
+
+    browsers = Browsers(limit=2)
+    for body in (b"[]", b'{"client_id": ""}', b'{"client_id": 5}', b'{"client_id": "a", "x": 1}', b"\xff",
+                 b'{"client_id": "' + b"a" * 101 + b'"}', b'{"client_id": "a\\nb"}'):
+        status, answer = browsers.register(body)
+        assert status == 400 and answer["error"], body
+    for name in ("one", "two", "three"):
+        assert browsers.register(json.dumps({"client_id": name}).encode()) == (200, {"ok": True})
+    assert "one" not in browsers and "two" in browsers and "three" in browsers
 
 
 def browser(module, answer: dict | None, replies: list):

@@ -263,10 +263,23 @@ async function openDialog(detail) {
   startCountdown(current);
 }
 
+// Tell the server this browser has the dialog, once per client id (a new id after a reconnect): only
+// such browsers are asked to review, so a script with a websocket never makes a run wait.
+let announcedId = null;
+async function announceBrowser() {
+  const id = api.clientId;
+  if (!id || id === announcedId) return;
+  announcedId = id;
+  const { ok } = await post("/glyphsr/review-browser", { client_id: id });
+  if (!ok) announcedId = null;
+}
+
 app.registerExtension({
   name: "GlyphSR.ReviewWords",
   setup() {
     api.addEventListener(OPEN_EVENT, (event) => { openDialog(event.detail); });
     api.addEventListener(CLOSED_EVENT, (event) => closeDialog(event.detail?.node));
+    api.addEventListener("status", announceBrowser); // the server's greeting carries the client id
+    announceBrowser();
   },
 });

@@ -122,3 +122,38 @@ class ReviewDesk:
                 return WaitOutcome(None, "the browser that queued the run disconnected")
             if elapsed >= timeout_s:
                 return WaitOutcome(None, f"no answer within the {timeout_s:g} s timeout")
+
+
+class Browsers:
+    """Client ids of the browsers that loaded the review dialog (each says so when it connects).
+
+    Only those are asked to review: a script that queues with a client id and a websocket but has no
+    dialog never makes a run wait. Bounded: past `limit` ids the oldest is forgotten.
+    """
+
+    def __init__(self, limit: int = 256) -> None:
+        self._lock = threading.Lock()
+        self._ids: dict[str, None] = {}
+        self.limit = limit
+
+    def __contains__(self, client_id: object) -> bool:
+        with self._lock:
+            return client_id in self._ids
+
+    def register(self, body: bytes) -> tuple[int, dict]:
+        """`{"client_id": "..."}` from the dialog's script: (200, ok) or a 4xx with the reason."""
+        try:
+            data = parse_body(body)
+        except ReviewDocumentError as exc:
+            return _error(exc.status, str(exc))
+        if not isinstance(data, dict) or set(data) != {"client_id"}:
+            return _error(400, "expected exactly {\"client_id\": \"...\"}")
+        client_id = data["client_id"]
+        if not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_ID_CHARS or not client_id.isprintable():
+            return _error(400, f"'client_id' must be a printable string of 1 to {MAX_ID_CHARS} characters")
+        with self._lock:
+            self._ids.pop(client_id, None)
+            self._ids[client_id] = None
+            while len(self._ids) > self.limit:
+                self._ids.pop(next(iter(self._ids)))
+        return 200, {"ok": True}
