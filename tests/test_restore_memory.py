@@ -113,6 +113,11 @@ def test_progress_lines_and_estimate_are_logged(caplog):
     assert "estimate" in record.getMessage()
     assert estimate_seconds(1000, 1000, 8, 4, "cpu") == 4 * estimate_seconds(1000, 1000, 4, 4, "cpu")
     caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="glyphsr_core.restore.progress"):  # seconds of work: debug only
+        announce(1000, 1000, 4, 4, "cpu")
+        announce(120, 48, 4, 4, "cpu")
+    assert [r.levelno for r in caplog.records] == [logging.INFO, logging.DEBUG]
+    caplog.clear()
     with caplog.at_level(logging.INFO, logger="glyphsr_core.restore.progress"):  # no measured figure: size only
         assert announce(6000, 4000, 4, 4, "cuda:0") is None and announce(100, 100, 4, 4, None) is None
     assert [r.levelno for r in caplog.records] == [logging.INFO, logging.INFO]

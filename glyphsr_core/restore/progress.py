@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 SECONDS_PER_MEGAPIXEL = {"cpu": 14.0}
 #: an estimate above this many seconds is logged as a warning before the work starts
 WARN_AFTER_SECONDS = 60.0
+#: an estimate below this many seconds is logged at debug level: a folder of small images stays quiet
+QUIET_BELOW_SECONDS = 10.0
 #: least seconds between two progress lines (the first and last tile are always logged)
 LOG_EVERY_SECONDS = 2.0
 
@@ -41,9 +43,10 @@ def _duration(seconds: float) -> str:
 
 
 def announce(width: int, height: int, scale: int, net_scale: int, device: str | None) -> float | None:
-    """Log the output size (and its memory as an 8-bit image) and the time estimate; a warning when the
-    estimate is over `WARN_AFTER_SECONDS`, so a long run is never a silent one. `device` None (a net
-    without a measured figure) or a device without one: the size only. Returns the estimate or None."""
+    """Log the output size (and its memory as an 8-bit image) and the time estimate: a warning over
+    `WARN_AFTER_SECONDS`, so a long run is never a silent one; debug level under `QUIET_BELOW_SECONDS`.
+    `device` None (a net without a measured figure) or a device without one: the size only. Returns the
+    estimate or None."""
     out_w, out_h = width * scale, height * scale
     size = (f"Text Restore x{scale}: {width}x{height} -> {out_w}x{out_h} ({out_w * out_h / 1e6:.0f} MP, "
             f"{out_w * out_h * 3 / 2**30:.2f} GiB as an 8-bit RGB image)")
@@ -55,7 +58,8 @@ def announce(width: int, height: int, scale: int, net_scale: int, device: str | 
         logger.warning("%s: expect about %s on %s (an estimate from a measured %.2f s per input megapixel; "
                        "other load changes it)", size, _duration(seconds), device, seconds / (width * height / 1e6))
     else:
-        logger.info("%s: about %s on %s (estimate)", size, _duration(seconds), device)
+        level = logging.INFO if seconds >= QUIET_BELOW_SECONDS else logging.DEBUG
+        logger.log(level, "%s: about %s on %s (estimate)", size, _duration(seconds), device)
     return seconds
 
 
