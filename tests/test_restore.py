@@ -68,10 +68,10 @@ def test_saved_file_round_trips_with_metadata(tmp_path, bicubic_net):
     assert (loaded.scale, loaded.architecture, loaded.metadata["step"]) == (4, "compact", 7)
     assert loaded.metadata["num_conv"] == 3
     x = torch.rand(1, 3, 16, 16)
-    saved, original = loaded.model.state_dict(), bicubic_net.state_dict()
+    saved, original = loaded.model.net.state_dict(), bicubic_net.state_dict()
     assert saved.keys() == original.keys() and all(torch.equal(saved[k], original[k]) for k in saved)
     with torch.no_grad():  # channels-last weights: the same function up to float rounding
-        assert torch.allclose(loaded.model(x), bicubic_net(x), atol=1e-6)
+        assert torch.allclose(loaded.model.net(x), bicubic_net(x), atol=1e-6)
 
 
 def test_compact_shape_reads_the_spandrel_layout(bicubic_net):

@@ -214,8 +214,8 @@ def test_distillation_learns_a_teachers_output_with_replicated_borders(tmp_path)
     final = load_restorer(tmp_path / "distil" / FINAL)
     assert "teacher_sha256" in final.metadata and final.metadata["head_refit"] == 2.0
     state = torch.load(tmp_path / "distil" / "state.pt", weights_only=True)["model"]
-    weights = final.model.state_dict()
-    last = f"body.{len(final.model.body) - 1}.weight"
+    weights = final.model.net.state_dict()
+    last = f"body.{len(final.model.net.body) - 1}.weight"
     assert all(torch.equal(weights[k], state[k]) for k in state if not k.startswith(last[:-6]))
     assert not torch.equal(weights[last], state[last])  # the refit changed the head only
 

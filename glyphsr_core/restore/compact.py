@@ -29,6 +29,11 @@ class CompactSR(nn.Module):
         self.body = nn.ModuleList(layers)
         self.upsampler = nn.PixelShuffle(scale)
 
+    @property
+    def receptive_field(self) -> int:
+        """Input pixels on each side that one output pixel depends on (one per 3x3 conv)."""
+        return self.num_conv + 2
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
         for layer in self.body:

@@ -15,6 +15,7 @@ import torch
 
 from ..errors import InvalidInputError
 from .compact import CompactSR
+from .degrid import PhaseEqualized
 from .split import fast_form
 
 
@@ -99,8 +100,9 @@ def load_restorer(path: str | Path) -> LoadedRestorer:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             raise RestorerFileError(f"restorer model {path.name}: weights do not fit a compact SR net ({exc})") from exc
-        # a bicubic-blended file (the bundled one) runs as its two halves: same output, a third of the work
-        return LoadedRestorer(fast_form(model.eval()), scale, path, "compact", metadata)
+        # a bicubic-blended file (the bundled one) runs as its two halves: same output, a third of the work;
+        # its pixel-shuffle grid is taken out at run time, so the file keeps the layout ComfyUI's loader reads
+        return LoadedRestorer(PhaseEqualized(fast_form(model.eval())), scale, path, "compact", metadata)
     return _load_with_spandrel(path, state, metadata)
 
 

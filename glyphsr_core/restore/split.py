@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .compact import CompactSR
+from .degrid import PhaseEqualized
 
 
 class SplitBlend(nn.Module):
@@ -29,6 +30,10 @@ class SplitBlend(nn.Module):
         self.num_conv, self.num_feat = folded.num_conv, folded.num_feat
         self.upsampler = nn.PixelShuffle(folded.scale)
 
+    @property
+    def receptive_field(self) -> int:
+        return self.num_conv + 2
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = x
         for layer in self.trained.body:
@@ -40,8 +45,9 @@ class SplitBlend(nn.Module):
 
 
 def is_compact(model: nn.Module) -> bool:
-    """A compact net, folded or split: its receptive field is known and its flat-area grid is removed."""
-    return isinstance(model, (CompactSR, SplitBlend))
+    """A compact net, folded, split or phase-equalized: its receptive field is known and its flat-area
+    grid is removed."""
+    return isinstance(model, (CompactSR, SplitBlend, PhaseEqualized))
 
 
 def fast_form(model: nn.Module) -> nn.Module:
