@@ -133,8 +133,9 @@ def text_restore(image: Image.Image, scale: float, restorer: Path | None = None,
 
 
 def _restore_logged(loaded: Any, image: Image.Image, scale: int, tile: int, context_margin: int,
-                    on_tile: Callable[[int, int], None] | None) -> Image.Image:
-    """`restore_pil` after an estimate, with progress lines unless the caller brings its own hook."""
+                    on_tile: Callable[[int, int], None] | None, raw: bool = False) -> Image.Image:
+    """`restore_pil` after an estimate, with progress lines unless the caller brings its own hook
+    (`raw`: the net's own output, as for a user's upscaler)."""
     param = next(loaded.model.parameters(), None)
     device = (str(param.device) if param is not None else "cpu") if is_compact(loaded.model) else None
     announce(image.width, image.height, scale, loaded.scale, device)  # time estimate: measured for the bundled net
@@ -143,7 +144,7 @@ def _restore_logged(loaded: Any, image: Image.Image, scale: int, tile: int, cont
         pre = max(1, scale // loaded.scale)
         on_tile.begin(len(plan_tiles(image.height * pre, image.width * pre, tile, context_margin)))
     return restore_pil(loaded.model, loaded.scale, image, scale, tile=tile, context_margin=context_margin,
-                       on_tile=on_tile)
+                       on_tile=on_tile, raw=raw)
 
 
 def read_words(image: Any, min_confidence: float = defaults.MIN_CONFIDENCE,
@@ -324,13 +325,14 @@ def text_guard(pipeline: Any, lq: Any, result: UpscaleResult, *, rounds: int, st
 def upscale_with_model(path: Path, image: Image.Image, scale: float, *, tile: int = defaults.RESTORE_TILE,
                        context_margin: int = defaults.RESTORE_CONTEXT_MARGIN, loaded: Any = None
                        ) -> tuple[Image.Image, Any]:
-    """Any upscaler spandrel reads, run tiled at its own scale, then resized to `scale` if that differs
-    (`loaded`: the model already loaded from `path`)."""
+    """Any upscaler spandrel reads, run tiled at its own scale as it is (a compact file gets neither Text
+    Restore's smooth-area blend nor its grid removal: its look is the point), then resized to `scale` if
+    that differs (`loaded`: the model already loaded from `path`)."""
     whole = round(scale)
     if whole != scale or whole < 1:
         raise InvalidInputError(f"--scale must be a whole number with an upscale model, got {scale}")
     loaded = loaded if loaded is not None else load_restorer(path)
-    upscaled = _restore_logged(loaded, to_pil_rgb(image), loaded.scale, tile, context_margin, None)
+    upscaled = _restore_logged(loaded, to_pil_rgb(image), loaded.scale, tile, context_margin, None, raw=True)
     target = (image.width * whole, image.height * whole)
     if upscaled.size != target:
         upscaled = upscaled.resize(target, Image.Resampling.LANCZOS)

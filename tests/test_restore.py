@@ -232,3 +232,23 @@ def test_spandrel_detects_the_file_and_computes_the_same(tmp_path, bicubic_net):
     assert info == {"arch": "RealESRGAN Compact", "scale": 4, "purpose": "SR"}
     with torch.no_grad():
         assert torch.allclose(torch.load(tmp_path / "y.pt"), bicubic_net(x), atol=1e-6)
+
+
+def test_an_upscaler_file_runs_as_it_is(tmp_path):
+    """`upscale --upscaler` with a compact file (realesr-animevideov3 is one): the net's own output, as
+    ComfyUI's upscale node gives it away from the edges, not Text Restore's blend and grid removal."""
+    from glyphsr_core.method import upscale_with_model
+    from glyphsr_core.restore.run import border_context
+
+    torch.manual_seed(0)
+    net = CompactSR(num_feat=16, num_conv=2, scale=4).eval()
+    path = save_restorer(net, tmp_path / "someone_elses_x4.safetensors")
+    pixels = _smooth_image(3, 24, 32)
+    image = Image.fromarray(np.round(pixels[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8))
+    x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+    upscaled, loaded = upscale_with_model(path, image, 4)
+    ours = torch.from_numpy(np.asarray(upscaled, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+    expected = run_tiled(net, x, 4, tile=512, context_margin=32, border=border_context(net, 32))
+    treated = restore(loaded.model, 4, x, 4)
+    assert (ours - expected).abs().max() <= 0.5 / 255 + 1e-4
+    assert (treated - expected).abs().max() > 2 / 255  # Text Restore's treatment would have changed it

@@ -107,8 +107,8 @@ def smooth_tile_as_bicubic(images: torch.Tensor, piece: torch.Tensor, keep: tupl
 
 def restore_tiles(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale: int, *,
                   tile: int = defaults.RESTORE_TILE, context_margin: int = defaults.RESTORE_CONTEXT_MARGIN,
-                  check_cancel: Callable[[], None] | None = None,
-                  border: int | None = None) -> Iterator[tuple[tuple[int, int], torch.Tensor, int, int]]:
+                  check_cancel: Callable[[], None] | None = None, border: int | None = None,
+                  raw: bool = False) -> Iterator[tuple[tuple[int, int], torch.Tensor, int, int]]:
     """`restore`'s result one tile at a time: ((y, x) of the tile in the output, its pixels (B, 3, h, w)
     in 0..1, tiles done, tile count). Memory follows the tile: nothing image-sized is made at x2 and
     x4 (x8 makes the input's bicubic x2 first). `restore` and `restore_pil` assemble these."""
@@ -122,11 +122,11 @@ def restore_tiles(model: torch.nn.Module, net_scale: int, images: torch.Tensor, 
             raise RestoreInputError(f"x{scale} cannot be made from this x{net_scale} model")
         pre = scale // net_scale
         images = resize_bchw(images, (height * pre, width * pre), Image.Resampling.BICUBIC)
-    if isinstance(model, PhaseEqualized) and scale > net_scale:
+    if isinstance(model, PhaseEqualized) and (raw or scale > net_scale):
         model = model.net  # at x8 the net's periodic corrections read 0.03 of word F1 better: kept
     if border is None:
         border = border_context(model, context_margin)
-    blend = is_compact(model) and scale <= net_scale  # at x8 the blend cost 0.012 of word F1: not there
+    blend = is_compact(model) and scale <= net_scale and not raw  # at x8 the blend cost 0.012 of word F1
     factor = scale // pre  # output pixels per pixel of `images`
     for keep, piece, done, total in tile_outputs(model, images, net_scale, tile, context_margin, check_cancel, border):
         y0, y1, x0, x1 = keep
@@ -139,7 +139,8 @@ def restore_tiles(model: torch.nn.Module, net_scale: int, images: torch.Tensor, 
 
 def restore(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale: int, *, tile: int = defaults.RESTORE_TILE,
             context_margin: int = defaults.RESTORE_CONTEXT_MARGIN, on_tile: Callable[[int, int], None] | None = None,
-            check_cancel: Callable[[], None] | None = None, border: int | None = None) -> torch.Tensor:
+            check_cancel: Callable[[], None] | None = None, border: int | None = None,
+            raw: bool = False) -> torch.Tensor:
     """Upscale (B, 3, H, W) images by `scale` with a `net_scale` network.
 
     `border`: edge-replicated context beyond the true borders, in input pixels (default: the net's
@@ -149,6 +150,7 @@ def restore(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale:
     A compact net's result at x4 and x2 is Pillow's bicubic over the input's flat areas and clean
     gradients (`smooth_areas_as_bicubic`) and the net's near any detail, less its phase grid
     (`degrid.PhaseEqualized`, as `load_restorer` gives it). At x8 the net's output is kept as it is.
+    `raw`: neither, for someone else's upscaler whose look is the point (it may be a compact net too).
 
     Larger than the net (x8 from x4): the input is first enlarged with bicubic by scale / net_scale
     (the bundled net was trained on such inputs, measured better than running it twice). Smaller
@@ -158,7 +160,7 @@ def restore(model: torch.nn.Module, net_scale: int, images: torch.Tensor, scale:
     out = torch.empty(batch, 3, height * scale, width * scale, dtype=images.dtype, device=images.device)
     for (y, x), piece, done, total in restore_tiles(model, net_scale, images, scale, tile=tile,
                                                     context_margin=context_margin, check_cancel=check_cancel,
-                                                    border=border):
+                                                    border=border, raw=raw):
         out[:, :, y:y + piece.shape[-2], x:x + piece.shape[-1]] = piece
         if on_tile is not None:
             on_tile(done, total)
