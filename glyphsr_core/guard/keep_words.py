@@ -26,6 +26,7 @@ from ..sampling.colorfix import match_reference
 from ..errors import InvalidInputError
 from ..text.fidelity import DEFAULT_MIN_OVERLAP, INVENTED, KEPT, FidelityResult, compare_words
 from ..types import OcrResult
+from .faithful import misshapen
 from .core import (COLOR_METHODS, GuardResult, Reader, Resampler, blend_window, centre_inside, reading_of,
                    repairs_of, resample_round, resample_window)
 from .masks import mask_crop, word_mask
@@ -75,8 +76,9 @@ class _Repair:
     """The state of one image's repair: the picture so far, its reading, the words still wrong."""
 
     def __init__(self, image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult, reader: Reader,
-                 min_overlap: float, on_step: Callable[[str], None]) -> None:
+                 min_overlap: float, on_step: Callable[[str], None], check_shapes: bool) -> None:
         self.image, self.reference, self.guidance = image, reference, guidance
+        self.check_shapes = check_shapes
         self.reader, self.min_overlap, self.on_step = reader, min_overlap, on_step
         self.report = GuardReport()
         self.current, self.written = image, torch.zeros(image.shape[-2:])
@@ -90,14 +92,18 @@ class _Repair:
         self.on_step(name)
         return compare_words(self.guidance, found, min_overlap=self.min_overlap)
 
-    def fixed_by(self, reading: FidelityResult, words: Sequence[WordRepair]) -> list[WordRepair]:
-        return [w for w in words if reading_of(w, reading)[0] == KEPT]
+    def fixed_by(self, reading: FidelityResult, words: Sequence[WordRepair],
+                 picture: torch.Tensor) -> list[WordRepair]:
+        """The words that read right in `reading` (of `picture`) and, when shapes are checked, are drawn
+        with the reference's letters there."""
+        return [w for w in words if reading_of(w, reading)[0] == KEPT
+                and not (self.check_shapes and w.expected is not None and misshapen(picture, self.reference, w.box))]
 
     def adopt(self, candidate: torch.Tensor, mask: torch.Tensor, reading: FidelityResult, action: str, repair: str,
               tried: Sequence[WordRepair]) -> None:
         self.current, self.result, self.f1 = candidate, reading, reading.counts.f1
         self.written = torch.maximum(self.written, mask)
-        fixed = self.fixed_by(reading, tried)
+        fixed = self.fixed_by(reading, tried, candidate)
         for word in tried:
             word.action, word.repair = action, repair
         self.pending = [w for w in self.pending if w not in fixed]
@@ -118,14 +124,14 @@ class _Repair:
         mask = self.mask(self.pending, dilation, rung.context)
         candidate = self.patched(rung, mask, color_method)
         reading = self.read(candidate, rung.name)
-        fixed = self.fixed_by(reading, self.pending)
+        fixed = self.fixed_by(reading, self.pending, candidate)
         if not fixed:
             return
         if len(fixed) < len(self.pending):  # keep the rung only where it helped; read that back
             mask = self.mask(fixed, dilation, rung.context)
             candidate = self.patched(rung, mask, color_method)
             reading = self.read(candidate, f"{rung.name} (the words it fixed)")
-            fixed = self.fixed_by(reading, fixed)
+            fixed = self.fixed_by(reading, fixed, candidate)
         if fixed and reading.counts.f1 >= self.f1:
             self.adopt(candidate, mask, reading, COMPOSITED, rung.name, fixed)
 
@@ -159,7 +165,7 @@ class _Repair:
             for word in self.pending:
                 word.rounds += 1
             reading = self.read(candidate, f"re-sample round {index + 1}")
-            if reading.counts.f1 >= self.f1 and self.fixed_by(reading, self.pending):
+            if reading.counts.f1 >= self.f1 and self.fixed_by(reading, self.pending, candidate):
                 self.adopt(candidate, mask, reading, RESAMPLED, RESAMPLED, list(self.pending))
 
     def finish(self) -> GuardResult:
@@ -188,9 +194,13 @@ def keep_words(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult
         report = GuardReport(notes=["no guidance words: the image passes through untouched"])
         return GuardResult(image=image, mask=torch.zeros(image.shape[-2:]), report=report)
     reference = match_reference(reference.float()[None], image.float()[None])[0]
-    state = _Repair(image, reference, guidance, reader, min_overlap, on_step or (lambda name: None))
+    state = _Repair(image, reference, guidance, reader, min_overlap, on_step or (lambda name: None),
+                    check_shapes=mode == CHANGED_WORDS)
     state.report.notes = [note] if note else []
     state.report.words = repairs_of(state.result)
+    if state.check_shapes:  # read right, but with the upscaler's letters rather than the reference's
+        for word in state.report.words:
+            word.misshapen = word.status == KEPT and misshapen(image, reference, word.box)
     state.report.f1_before = state.report.f1_after = state.f1
     for word in state.report.words:
         if word.box is None and (word.needs_repair or mode == ALL_TEXT):
