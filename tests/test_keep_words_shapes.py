@@ -3,6 +3,8 @@ still reads it right; a faithful word is left alone, whatever the upscaler's sha
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -88,3 +90,30 @@ def test_all_text_does_not_judge_shapes(scene):
                         mode=ALL_TEXT)
     assert not any(w.misshapen for w in result.report.words)
     assert {w.repair for w in result.report.words} == {"detail"}  # the first rung reads right for every box
+
+
+def test_a_right_word_that_a_repair_beside_it_breaks_is_repaired_too(scene):
+    """An OCR that reads "open" as "opfn" once "daily" beside it is repaired (a detector that joins or
+    splits lines differently): the repair keeps the image's F1, so it is adopted, and "open" then
+    climbs the ladder itself instead of being left wrong."""
+    guidance, bent = scene["guidance"], scene["bent"]
+    height, width = bent.shape[-2:]
+    boxes = {word: pixel_box(box_of(guidance, word), width, height) for word in ("open", "daily")}
+
+    def touched(image: torch.Tensor, word: str) -> bool:
+        x0, y0, x1, y1 = boxes[word]
+        return not torch.equal(image[:, y0:y1, x0:x1], bent[:, y0:y1, x0:x1])
+
+    def read(image: torch.Tensor) -> OcrResult:
+        wrong = {"daily": "daiiy"} if not touched(image, "daily") else {}
+        if touched(image, "daily") and not touched(image, "open"):
+            wrong["open"] = "opfn"
+        regions = tuple(replace(r, text=wrong.get(r.text.lower(), r.text)) for r in guidance.regions)
+        return replace(guidance, regions=regions)
+
+    result = keep_words(bent, scene["reference"], guidance, reader=read)
+    by_word = {w.expected: w for w in result.report.words}
+    assert by_word["daily"].final_status == by_word["open"].final_status == "kept"
+    assert by_word["open"].action == "composited" and by_word["open"].status == "kept"
+    assert result.report.f1_after == 1.0
+    assert by_word["fresh"].action == by_word["bread"].action == "left"

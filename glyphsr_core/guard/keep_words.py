@@ -211,7 +211,7 @@ def keep_words(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult
         state.resample(resampler, rounds, dilation, align)
     state.climb(dilation, color_method)
     failed = list(state.pending)
-    state.pending = state.still_wrong(wanted)
+    state.pending = state.still_wrong(lambda w: True)  # a right word a repair beside it broke is repaired too
     if any(w not in failed for w in state.pending):  # a repair beside a fixed word changed how it reads
         state.climb(dilation, color_method)
     newcomers = state.new_inventions()  # words a repair made the OCR read where the guidance has none
