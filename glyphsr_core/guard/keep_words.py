@@ -30,7 +30,7 @@ from .faithful import misshapen
 from .core import (COLOR_METHODS, GuardResult, Reader, Resampler, blend_window, centre_inside, reading_of,
                    repairs_of, resample_round, resample_window)
 from .masks import mask_crop, word_mask
-from .repairs import LADDER, Rung, repair_patch
+from .repairs import LADDER, REFERENCE, Rung, repair_patch
 from .report import COMPOSITED, RESAMPLED, UNPLACED, GuardReport, WordRepair
 
 CHANGED_WORDS, ALL_TEXT = "changed words", "all text"
@@ -92,18 +92,19 @@ class _Repair:
         self.on_step(name)
         return compare_words(self.guidance, found, min_overlap=self.min_overlap)
 
-    def fixed_by(self, reading: FidelityResult, words: Sequence[WordRepair],
-                 picture: torch.Tensor) -> list[WordRepair]:
-        """The words that read right in `reading` (of `picture`) and, when shapes are checked, are drawn
-        with the reference's letters there."""
+    def fixed_by(self, reading: FidelityResult, words: Sequence[WordRepair], picture: torch.Tensor,
+                 shapes: bool = True) -> list[WordRepair]:
+        """The words that read right in `reading` (of `picture`) and, when shapes are checked (`changed
+        words`, a repair made with the upscaler's pixels), are drawn with the reference's letters there."""
+        shapes = shapes and self.check_shapes
         return [w for w in words if reading_of(w, reading)[0] == KEPT
-                and not (self.check_shapes and w.expected is not None and misshapen(picture, self.reference, w.box))]
+                and not (shapes and w.expected is not None and misshapen(picture, self.reference, w.box))]
 
     def adopt(self, candidate: torch.Tensor, mask: torch.Tensor, reading: FidelityResult, action: str, repair: str,
-              tried: Sequence[WordRepair]) -> None:
+              tried: Sequence[WordRepair], shapes: bool = True) -> None:
         self.current, self.result, self.f1 = candidate, reading, reading.counts.f1
         self.written = torch.maximum(self.written, mask)
-        fixed = self.fixed_by(reading, tried, candidate)
+        fixed = self.fixed_by(reading, tried, candidate, shapes)
         for word in tried:
             word.action, word.repair = action, repair
         self.pending = [w for w in self.pending if w not in fixed]
@@ -124,16 +125,17 @@ class _Repair:
         mask = self.mask(self.pending, dilation, rung.context)
         candidate = self.patched(rung, mask, color_method)
         reading = self.read(candidate, rung.name)
-        fixed = self.fixed_by(reading, self.pending, candidate)
+        shapes = rung.kind != REFERENCE  # the reference's own pixels are its letters (the colour match aside)
+        fixed = self.fixed_by(reading, self.pending, candidate, shapes)
         if not fixed:
             return
         if len(fixed) < len(self.pending):  # keep the rung only where it helped; read that back
             mask = self.mask(fixed, dilation, rung.context)
             candidate = self.patched(rung, mask, color_method)
             reading = self.read(candidate, f"{rung.name} (the words it fixed)")
-            fixed = self.fixed_by(reading, fixed, candidate)
+            fixed = self.fixed_by(reading, fixed, candidate, shapes)
         if fixed and reading.counts.f1 >= self.f1:
-            self.adopt(candidate, mask, reading, COMPOSITED, rung.name, fixed)
+            self.adopt(candidate, mask, reading, COMPOSITED, rung.name, fixed, shapes)
 
     def climb(self, dilation: int, color_method: str) -> None:
         for rung in LADDER:
