@@ -56,6 +56,8 @@ def test_shape_difference_ignores_sharpening_and_grain_but_not_other_letters(sce
     assert shape_difference(scene["bent"], reference, daily) > SHAPE_TOLERANCE  # "DAIIY": an L became an I
     assert misshapen(scene["bent"], reference, daily) and not misshapen(scene["faithful"], reference, daily)
     assert not misshapen(scene["bent"], reference, None)  # a word with no place cannot be compared
+    flat = torch.full_like(reference, 0.5)  # a reference with no letters there: nothing to compare with
+    assert shape_difference(scene["bent"], flat, daily) == 0.0
 
 
 def test_a_bent_word_that_still_reads_is_repaired_to_the_reference_letters(scene):

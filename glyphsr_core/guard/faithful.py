@@ -29,6 +29,8 @@ SHAPE_TOLERANCE = 0.45
 SHAPE_MARGIN = 3
 #: at most this many a-trous blurs soften the upscaler's word to the reference's sharpness
 MAX_SOFTEN_LEVELS = 4
+#: luminance step (0..1) below which the reference shows no letters in a box (a flat patch, a blank page)
+MIN_CONTRAST = 0.04
 #: quantile of a word's ink that counts as full ink (robust to a few over-bright pixels)
 INK_QUANTILE = 0.98
 
@@ -41,11 +43,16 @@ def _ring(luma: torch.Tensor) -> torch.Tensor:
     return torch.cat([luma[0], luma[-1], luma[:, 0], luma[:, -1]])
 
 
-def _ink(luma: torch.Tensor, polarity: float) -> torch.Tensor:
-    """Ink 0..1 (background 0, strong ink 1) of a luminance crop for the given polarity (+1: light ink)."""
+def _strong_ink(luma: torch.Tensor, polarity: float) -> tuple[torch.Tensor, float]:
+    """(the crop's ink offset from its background for the given polarity (+1: light ink), its strong value)"""
     ink = polarity * (luma - _ring(luma).median())
-    full = torch.quantile(ink.flatten(), INK_QUANTILE).clamp(min=1e-3)
-    return (ink / full).clamp(0, 1)
+    return ink, float(torch.quantile(ink.flatten(), INK_QUANTILE))
+
+
+def _ink(luma: torch.Tensor, polarity: float) -> torch.Tensor:
+    """Ink 0..1 (background 0, strong ink 1) of a luminance crop."""
+    ink, full = _strong_ink(luma, polarity)
+    return (ink / max(full, 1e-3)).clamp(0, 1)
 
 
 def _polarity(luma: torch.Tensor) -> float:
@@ -79,6 +86,8 @@ def shape_difference(image: torch.Tensor, reference: torch.Tensor, box: Box) -> 
     theirs = _luma(reference[:, y0:y1, x0:x1])
     ours = _as_soft_as(_luma(image[:, y0:y1, x0:x1]), theirs)
     polarity = _polarity(theirs)
+    if _strong_ink(theirs, polarity)[1] < MIN_CONTRAST:  # no letters in the reference there: nothing to compare
+        return 0.0
     ink_ours, ink_theirs = _ink(ours, polarity), _ink(theirs, polarity)
     return float((ink_ours - ink_theirs).abs().sum()) / max(float(ink_theirs.sum()), 1e-3)
 

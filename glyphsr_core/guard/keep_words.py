@@ -37,6 +37,8 @@ CHANGED_WORDS, ALL_TEXT = "changed words", "all text"
 KEEP_MODES = (CHANGED_WORDS, ALL_TEXT)
 #: pixels of context around the masked boxes that the colour match and the repairs see
 CONTEXT = 32
+NO_WORDS_AT_ALL = "no guidance words and none read in the image: it passes through untouched"
+NO_GUIDANCE_WORDS = "no guidance words: every word read in the image is invented and repaired"
 #: a reference whose aspect ratio differs from the image's by more than this is not the same picture
 MAX_ASPECT_MISMATCH = 0.02
 
@@ -192,13 +194,15 @@ def keep_words(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult
     """
     _check_settings(image, reference, mode, rounds, color_method, align)
     note = reference_note(tuple(image.shape[-2:]), tuple(reference.shape[-2:]))
-    if not any(region.text.strip() for region in guidance.regions):
-        report = GuardReport(notes=["no guidance words: the image passes through untouched"])
-        return GuardResult(image=image, mask=torch.zeros(image.shape[-2:]), report=report)
     reference = match_reference(reference.float()[None], image.float()[None])[0]
     state = _Repair(image, reference, guidance, reader, min_overlap, on_step or (lambda name: None),
                     check_shapes=mode == CHANGED_WORDS)
     state.report.notes = [note] if note else []
+    if not any(region.text.strip() for region in guidance.regions):  # whatever the image reads is invented
+        if not state.result.outcomes:
+            state.report.notes.append(NO_WORDS_AT_ALL)
+            return GuardResult(image=image, mask=torch.zeros(image.shape[-2:]), report=state.report)
+        state.report.notes.append(NO_GUIDANCE_WORDS)
     state.report.words = repairs_of(state.result)
     if state.check_shapes:  # read right, but with the upscaler's letters rather than the reference's
         for word in state.report.words:
