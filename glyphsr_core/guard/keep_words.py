@@ -2,14 +2,17 @@
 
 Read the upscaler's output, pair its words with the guidance words (read from the faithful
 reference, or typed) by place (`fidelity.compare_words`), and repair every word that was changed,
-lost or invented (`changed words`), or every word box (`all text`):
+lost or invented, or that reads right but is drawn with other letters than the reference's
+(`faithful.misshapen`) (`changed words`), or every word box (`all text`). With no guidance words,
+every word the output reads is invented:
 
 1. optionally re-sample the words (a caller-supplied `Resampler`: ComfyUI sampling in the node,
    diffusers headless), up to `rounds` times while they are still wrong;
 2. climb the repair ladder (`repairs.LADDER`: the upscaler's fine detail over the reference's
    letters, the sharpened reference, the reference, the reference with wider margins). Each rung
-   is read back; a word keeps the first rung under which it reads right, and a rung is kept only
-   if the image's word F1 does not drop.
+   is read back; a word keeps the first rung under which it reads right (and, in `changed words`,
+   a rung made with the upscaler's pixels must draw the reference's letters), and a rung is kept
+   only if the image's word F1 does not drop. A word a neighbour's repair broke climbs it too.
 
 Only pixels under a written mask change (feathered over `dilation` pixels, so no seam at the box
 edge); everything else stays bit-identical to the upscaler's output. The Text Guard of the
