@@ -90,12 +90,27 @@ def test_all_text_touches_every_word_box_and_keeps_them_reading(scene, reader):
     assert "\"open\": kept -> composited (" in format_guard_report([result.report])
 
 
-def test_no_guidance_words_pass_the_image_through_untouched(scene):
+def test_no_guidance_words_and_none_read_pass_the_image_through_untouched(scene):
     calls = []
     result = keep_words(scene["up"], scene["reference"], OcrResult(10, 10, ()),
                         reader=lambda image: calls.append(1) or OcrResult(10, 10, ()))
-    assert result.image is scene["up"] and result.mask.max() == 0 and calls == []
-    assert "no guidance words: the image passes through untouched" in format_guard_report([result.report])
+    assert result.image is scene["up"] and result.mask.max() == 0 and calls == [1]
+    assert "no guidance words and none read in the image: it passes through untouched" in format_guard_report(
+        [result.report])
+
+
+def test_with_no_guidance_words_every_word_read_is_an_invention_and_repaired(scene, reader):
+    """A reference that reads nothing (a soft photo) and an upscaler that drew words into it: they go."""
+    blank = torch.full_like(scene["up"], 0.8)
+    result = keep_words(scene["up"], blank, OcrResult(480, 240, ()), reader=reader)
+    assert result.report.f1_before == 0.0 and result.report.f1_after == 1.0
+    assert {w.status for w in result.report.words} == {"invented"}
+    assert all(w.action == "composited" and w.final_status is None for w in result.report.words)
+    assert reader(result.image).regions == ()
+    outside = result.mask == 0
+    assert torch.equal(result.image[:, outside], scene["up"][:, outside]) and bool(outside.any())
+    assert "no guidance words: every word read in the image is invented and repaired" in format_guard_report(
+        [result.report])
 
 
 def test_an_lq_reference_is_enlarged_and_the_size_said(scene, reader):

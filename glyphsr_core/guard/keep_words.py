@@ -2,14 +2,17 @@
 
 Read the upscaler's output, pair its words with the guidance words (read from the faithful
 reference, or typed) by place (`fidelity.compare_words`), and repair every word that was changed,
-lost or invented (`changed words`), or every word box (`all text`):
+lost or invented, or that reads right but is drawn with other letters than the reference's
+(`faithful.misshapen`) (`changed words`), or every word box (`all text`). With no guidance words,
+every word the output reads is invented:
 
 1. optionally re-sample the words (a caller-supplied `Resampler`: ComfyUI sampling in the node,
    diffusers headless), up to `rounds` times while they are still wrong;
 2. climb the repair ladder (`repairs.LADDER`: the upscaler's fine detail over the reference's
    letters, the sharpened reference, the reference, the reference with wider margins). Each rung
-   is read back; a word keeps the first rung under which it reads right, and a rung is kept only
-   if the image's word F1 does not drop.
+   is read back; a word keeps the first rung under which it reads right (and, in `changed words`,
+   a rung made with the upscaler's pixels must draw the reference's letters), and a rung is kept
+   only if the image's word F1 does not drop. A word a neighbour's repair broke climbs it too.
 
 Only pixels under a written mask change (feathered over `dilation` pixels, so no seam at the box
 edge); everything else stays bit-identical to the upscaler's output. The Text Guard of the
@@ -26,16 +29,19 @@ from ..sampling.colorfix import match_reference
 from ..errors import InvalidInputError
 from ..text.fidelity import DEFAULT_MIN_OVERLAP, INVENTED, KEPT, FidelityResult, compare_words
 from ..types import OcrResult
+from .faithful import misshapen
 from .core import (COLOR_METHODS, GuardResult, Reader, Resampler, blend_window, centre_inside, reading_of,
                    repairs_of, resample_round, resample_window)
 from .masks import mask_crop, word_mask
-from .repairs import LADDER, Rung, repair_patch
+from .repairs import LADDER, REFERENCE, Rung, repair_patch
 from .report import COMPOSITED, RESAMPLED, UNPLACED, GuardReport, WordRepair
 
 CHANGED_WORDS, ALL_TEXT = "changed words", "all text"
 KEEP_MODES = (CHANGED_WORDS, ALL_TEXT)
 #: pixels of context around the masked boxes that the colour match and the repairs see
 CONTEXT = 32
+NO_WORDS_AT_ALL = "no guidance words and none read in the image: it passes through untouched"
+NO_GUIDANCE_WORDS = "no guidance words: every word read in the image is invented and repaired"
 #: a reference whose aspect ratio differs from the image's by more than this is not the same picture
 MAX_ASPECT_MISMATCH = 0.02
 
@@ -75,8 +81,9 @@ class _Repair:
     """The state of one image's repair: the picture so far, its reading, the words still wrong."""
 
     def __init__(self, image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult, reader: Reader,
-                 min_overlap: float, on_step: Callable[[str], None]) -> None:
+                 min_overlap: float, on_step: Callable[[str], None], check_shapes: bool) -> None:
         self.image, self.reference, self.guidance = image, reference, guidance
+        self.check_shapes = check_shapes
         self.reader, self.min_overlap, self.on_step = reader, min_overlap, on_step
         self.report = GuardReport()
         self.current, self.written = image, torch.zeros(image.shape[-2:])
@@ -90,14 +97,19 @@ class _Repair:
         self.on_step(name)
         return compare_words(self.guidance, found, min_overlap=self.min_overlap)
 
-    def fixed_by(self, reading: FidelityResult, words: Sequence[WordRepair]) -> list[WordRepair]:
-        return [w for w in words if reading_of(w, reading)[0] == KEPT]
+    def fixed_by(self, reading: FidelityResult, words: Sequence[WordRepair], picture: torch.Tensor,
+                 shapes: bool = True) -> list[WordRepair]:
+        """The words that read right in `reading` (of `picture`) and, when shapes are checked (`changed
+        words`, a repair made with the upscaler's pixels), are drawn with the reference's letters there."""
+        shapes = shapes and self.check_shapes
+        return [w for w in words if reading_of(w, reading)[0] == KEPT
+                and not (shapes and w.expected is not None and misshapen(picture, self.reference, w.box))]
 
     def adopt(self, candidate: torch.Tensor, mask: torch.Tensor, reading: FidelityResult, action: str, repair: str,
-              tried: Sequence[WordRepair]) -> None:
+              tried: Sequence[WordRepair], shapes: bool = True) -> None:
         self.current, self.result, self.f1 = candidate, reading, reading.counts.f1
         self.written = torch.maximum(self.written, mask)
-        fixed = self.fixed_by(reading, tried)
+        fixed = self.fixed_by(reading, tried, candidate, shapes)
         for word in tried:
             word.action, word.repair = action, repair
         self.pending = [w for w in self.pending if w not in fixed]
@@ -118,16 +130,17 @@ class _Repair:
         mask = self.mask(self.pending, dilation, rung.context)
         candidate = self.patched(rung, mask, color_method)
         reading = self.read(candidate, rung.name)
-        fixed = self.fixed_by(reading, self.pending)
+        shapes = rung.kind != REFERENCE  # the reference's own pixels are its letters (the colour match aside)
+        fixed = self.fixed_by(reading, self.pending, candidate, shapes)
         if not fixed:
             return
         if len(fixed) < len(self.pending):  # keep the rung only where it helped; read that back
             mask = self.mask(fixed, dilation, rung.context)
             candidate = self.patched(rung, mask, color_method)
             reading = self.read(candidate, f"{rung.name} (the words it fixed)")
-            fixed = self.fixed_by(reading, fixed)
+            fixed = self.fixed_by(reading, fixed, candidate, shapes)
         if fixed and reading.counts.f1 >= self.f1:
-            self.adopt(candidate, mask, reading, COMPOSITED, rung.name, fixed)
+            self.adopt(candidate, mask, reading, COMPOSITED, rung.name, fixed, shapes)
 
     def climb(self, dilation: int, color_method: str) -> None:
         for rung in LADDER:
@@ -159,7 +172,7 @@ class _Repair:
             for word in self.pending:
                 word.rounds += 1
             reading = self.read(candidate, f"re-sample round {index + 1}")
-            if reading.counts.f1 >= self.f1 and self.fixed_by(reading, self.pending):
+            if reading.counts.f1 >= self.f1 and self.fixed_by(reading, self.pending, candidate):
                 self.adopt(candidate, mask, reading, RESAMPLED, RESAMPLED, list(self.pending))
 
     def finish(self) -> GuardResult:
@@ -184,13 +197,19 @@ def keep_words(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult
     """
     _check_settings(image, reference, mode, rounds, color_method, align)
     note = reference_note(tuple(image.shape[-2:]), tuple(reference.shape[-2:]))
-    if not any(region.text.strip() for region in guidance.regions):
-        report = GuardReport(notes=["no guidance words: the image passes through untouched"])
-        return GuardResult(image=image, mask=torch.zeros(image.shape[-2:]), report=report)
     reference = match_reference(reference.float()[None], image.float()[None])[0]
-    state = _Repair(image, reference, guidance, reader, min_overlap, on_step or (lambda name: None))
+    state = _Repair(image, reference, guidance, reader, min_overlap, on_step or (lambda name: None),
+                    check_shapes=mode == CHANGED_WORDS)
     state.report.notes = [note] if note else []
+    if not any(region.text.strip() for region in guidance.regions):  # whatever the image reads is invented
+        if not state.result.outcomes:
+            state.report.notes.append(NO_WORDS_AT_ALL)
+            return GuardResult(image=image, mask=torch.zeros(image.shape[-2:]), report=state.report)
+        state.report.notes.append(NO_GUIDANCE_WORDS)
     state.report.words = repairs_of(state.result)
+    if state.check_shapes:  # read right, but with the upscaler's letters rather than the reference's
+        for word in state.report.words:
+            word.misshapen = word.status == KEPT and misshapen(image, reference, word.box)
     state.report.f1_before = state.report.f1_after = state.f1
     for word in state.report.words:
         if word.box is None and (word.needs_repair or mode == ALL_TEXT):
@@ -201,7 +220,7 @@ def keep_words(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult
         state.resample(resampler, rounds, dilation, align)
     state.climb(dilation, color_method)
     failed = list(state.pending)
-    state.pending = state.still_wrong(wanted)
+    state.pending = state.still_wrong(lambda w: True)  # a right word a repair beside it broke is repaired too
     if any(w not in failed for w in state.pending):  # a repair beside a fixed word changed how it reads
         state.climb(dilation, color_method)
     newcomers = state.new_inventions()  # words a repair made the OCR read where the guidance has none

@@ -32,14 +32,17 @@ class WordRepair:
     final: str | None = None
     final_status: str | None = None
     repair: str | None = None
+    #: read right, but drawn with other letters than the reference's (`faithful.misshapen`)
+    misshapen: bool = False
 
     @property
     def needs_repair(self) -> bool:
-        return self.status != KEPT
+        return self.status != KEPT or self.misshapen
 
     def to_dict(self) -> dict[str, Any]:
         return {"expected": self.expected, "found": self.found, "status": self.status, "action": self.action,
                 "rounds": self.rounds, "repair": self.repair, "final": self.final, "final_status": self.final_status,
+                "misshapen": self.misshapen,
                 "box": None if self.box is None else [round(v, 6) for v in self.box]}
 
 
@@ -70,6 +73,8 @@ def _treatment(word: WordRepair) -> str:
 
 
 def _describe(word: WordRepair) -> str:
+    if word.status == KEPT and word.misshapen:
+        return f'"{word.expected}": read right, letters misshapen -> {_treatment(word)}'
     if word.status == KEPT:
         return f'"{word.expected}": kept' + ("" if word.action == LEFT else f" -> {_treatment(word)}")
     before = {CHANGED: f'"{word.expected}": read "{word.found}"', MISSING: f'"{word.expected}": missing',
