@@ -98,9 +98,13 @@ def test_routes_refuse_everything_but_a_good_review_for_the_waiting_node(comfy_s
     assert answers["open"] == (200, {"ok": True})
     expected = {"unknown node": (404, "not waiting"), "oversized": (413, "65536"), "bad types": (400, "'text' must be"),
                 "a file path": (400, "exactly 'prompt_id' and 'images'"), "box outside": (400, "inside the 256x128"),
-                "another prompt": (409, "not the one waiting"), "again": (404, "not waiting")}
+                "another prompt": (409, "not the one waiting")}
     for name, (status, reason) in expected.items():
         assert answers[name][0] == status and reason in answers[name][1]["error"], (name, answers[name])
+    # a second answer is refused either way: before the node has moved on (409) or after (404)
+    again_status, again = answers["again"]
+    assert ((again_status == 409 and "already answered" in again["error"])
+            or (again_status == 404 and "not waiting" in again["error"])), answers["again"]
     status, payload = answers["good"]
     assert status == 200 and '"SHUT"' in payload["corrections"] and '"BREAD"' in payload["corrections"]
     prompt = text_prompt(result)
