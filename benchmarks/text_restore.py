@@ -77,7 +77,7 @@ from glyphsr_core.restore import load_restorer, restore
 torch.set_num_threads(2)
 loaded = load_restorer({str(path)!r})
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-out = restore(loaded.model, loaded.scale, torch.rand(1, 3, {side}, {side}), 4, tile={tile}, overlap=32)
+out = restore(loaded.model, loaded.scale, torch.rand(1, 3, {side}, {side}), 4, tile={tile}, context_margin=32)
 print(before / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -105,7 +105,7 @@ def speed(args: argparse.Namespace) -> None:
     times = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        restore(loaded.model, loaded.scale, image, 4, tile=512, overlap=32)
+        restore(loaded.model, loaded.scale, image, 4, tile=512, context_margin=32)
         times.append(time.perf_counter() - start)
     print(f"x4 of 512x512 -> 2048x2048: median {statistics.median(times):.2f} s over {args.repeats} runs (target <= 2 s)")
     for side in (512, 1024, 2048):
@@ -135,7 +135,7 @@ def parity(args: argparse.Namespace) -> None:
     outs = {}
     for _ in range(args.repeats):
         start = time.perf_counter()
-        outs["ours"] = restore(ours.model, ours.scale, image, 4, tile=512, overlap=32)
+        outs["ours"] = restore(ours.model, ours.scale, image, 4, tile=512, context_margin=32)
         timings["ours"].append(time.perf_counter() - start)
         start = time.perf_counter()
         with torch.no_grad():
