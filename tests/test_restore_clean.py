@@ -148,7 +148,7 @@ def test_zero_padding_makes_the_frame_and_the_runner_does_not(bundled):
     raw = run_tiled(bundled.model, image, 4, tile=512, context_margin=32, border=0)
     padded = restore(bundled.model, bundled.scale, image, 4)
     assert frame_measure(padded, bicubic) < frame_measure(raw, bicubic)
-    assert border_context(bundled.model, 32) == bundled.model.num_conv + 2 + PHASE_WINDOW // 2
+    assert border_context(bundled.model, 32) == bundled.model.net.num_conv + 2 + PHASE_WINDOW // 2
 
 
 def test_tiled_equals_untiled_with_replicated_borders(bundled):
@@ -187,7 +187,7 @@ def test_bundled_file_loads_split_and_computes_the_saved_net(bundled):
     from safetensors.torch import load_file
 
     assert isinstance(bundled.model, PhaseEqualized) and isinstance(bundled.model.net, SplitBlend)
-    folded = CompactSR(num_feat=112, num_conv=bundled.model.num_conv, scale=4).eval()
+    folded = CompactSR(num_feat=112, num_conv=bundled.model.net.num_conv, scale=4).eval()
     folded.load_state_dict(load_file(str(bundled.path)))
     x = torch.rand(1, 3, 33, 29, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():

@@ -63,7 +63,7 @@ class PhaseEqualized(nn.Module):
         super().__init__()
         self.net, self.window = net, window
         self.scale, self.channels = net.scale, net.channels
-        self.num_conv, self.num_feat = net.num_conv, net.num_feat
+        self.num_feat = net.num_feat  # the node's memory estimate reads it
         self.register_buffer("bicubic", bicubic_kernel(self.scale), persistent=False)
 
     @property

@@ -39,8 +39,9 @@ class RestoreInputError(InvalidInputError):
 def border_context(model: torch.nn.Module, context_margin: int) -> int:
     """Input pixels of edge-replicated context added beyond the image's true borders.
 
-    A compact net's receptive field is known (one pixel per 3x3 conv, and the phase window); for other architectures the
-    tile margin (`context_margin // 2`) is what the tiler gives every inner edge, so the borders get as much.
+    A compact net's receptive field is known (one pixel per 3x3 conv, plus the phase window); for other
+    architectures the tile margin (`context_margin // 2`) is what the tiler gives every inner edge, so
+    the borders get as much.
     """
     if is_compact(model):
         return model.receptive_field
