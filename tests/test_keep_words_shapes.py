@@ -12,7 +12,7 @@ from glyphsr_core.guard import ALL_TEXT, format_guard_report, keep_words
 from glyphsr_core.guard.faithful import SHAPE_TOLERANCE, misshapen, shape_difference
 from glyphsr_core.guard.masks import pixel_box
 from glyphsr_core.sampling.colorfix import match_reference
-from glyphsr_core.types import OcrResult
+from glyphsr_core.types import OcrResult, TextRegion, quad_from_box
 from test_guard import LAYOUTS, degraded, render
 from test_keep_words import WRONG, upscaler_look
 
@@ -119,3 +119,33 @@ def test_a_right_word_that_a_repair_beside_it_breaks_is_repaired_too(scene):
     assert by_word["open"].action == "composited" and by_word["open"].status == "kept"
     assert result.report.f1_after == 1.0
     assert by_word["fresh"].action == by_word["bread"].action == "left"
+
+
+def test_a_piece_of_a_split_word_is_repaired_only_with_the_word(scene):
+    """An OCR that splits "daily" into "dai" (paired with the guidance word, wrong) and "ly" (invented)
+    and reads "ly" only while its pixels are the upscaler's. Repairing "ly" on its own would make it
+    go and patch half the word (doubled strokes on a real label, where the halves do not line up);
+    it is a piece of "daily", and "daily" reads right under no rung: nothing is rewritten."""
+    guidance, image = scene["guidance"], scene["faithful"]
+    height, width = image.shape[-2:]
+    x0, y0, x1, y1 = box_of(guidance, "daily")
+    middle = x0 + 0.6 * (x1 - x0)
+    piece = pixel_box((middle, y0, x1, y1), width, height)
+
+    def read(picture: torch.Tensor) -> OcrResult:
+        px0, py0, px1, py1 = piece
+        regions = [r for r in guidance.regions if r.text.lower() != "daily"]
+        regions.append(TextRegion("DAI", 0.9, quad_from_box((x0, y0, middle, y1))))
+        if torch.equal(picture[:, py0:py1, px0:px1], image[:, py0:py1, px0:px1]):
+            regions.append(TextRegion("LY", 0.9, quad_from_box((middle, y0, x1, y1))))
+        return replace(guidance, regions=tuple(regions))
+
+    result = keep_words(image, scene["reference"], guidance, reader=read)
+    assert result.mask.max() == 0 and torch.equal(result.image, image)
+    (pieces,) = [w for w in result.report.words if w.status == "invented"]
+    assert pieces.found == "ly" and pieces.piece_of == "daily" and not pieces.needs_repair
+    daily = next(w for w in result.report.words if w.expected == "daily")
+    assert daily.status == "changed" and daily.final_status == "changed" and daily.action == "left"
+    assert '"ly": read inside "daily" (a piece of it, repaired only with it), still reads "ly"' in format_guard_report(
+        [result.report])
+

@@ -4,7 +4,8 @@ Read the upscaler's output, pair its words with the guidance words (read from th
 reference, or typed) by place (`fidelity.compare_words`), and repair every word that was changed,
 lost or invented, or that reads right but is drawn with other letters than the reference's
 (`faithful.misshapen`) (`changed words`), or every word box (`all text`). With no guidance words,
-every word the output reads is invented:
+every word the output reads is invented. An invented word mostly inside a guidance word's box is a
+piece of that word (the OCR split it) and is repaired only with it:
 
 1. optionally re-sample the words (a caller-supplied `Resampler`: ComfyUI sampling in the node,
    diffusers headless), up to `rounds` times while they are still wrong;
@@ -28,7 +29,7 @@ import torch
 from ..sampling.colorfix import match_reference
 from ..errors import InvalidInputError
 from ..text.fidelity import DEFAULT_MIN_OVERLAP, INVENTED, KEPT, FidelityResult, compare_words
-from ..types import OcrResult
+from ..types import Box, OcrResult
 from .faithful import misshapen
 from .core import (COLOR_METHODS, GuardResult, Reader, Resampler, blend_window, centre_inside, reading_of,
                    repairs_of, resample_round, resample_window)
@@ -42,6 +43,8 @@ KEEP_MODES = (CHANGED_WORDS, ALL_TEXT)
 CONTEXT = 32
 NO_WORDS_AT_ALL = "no guidance words and none read in the image: it passes through untouched"
 NO_GUIDANCE_WORDS = "no guidance words: every word read in the image is invented and repaired"
+#: an invented word with at least this share of its box inside a guidance word's box is a piece of it
+PIECE_INSIDE = 0.5
 #: a reference whose aspect ratio differs from the image's by more than this is not the same picture
 MAX_ASPECT_MISMATCH = 0.02
 
@@ -157,10 +160,12 @@ class _Repair:
         """Invented words in the latest reading that were not there at first (a repair of one word can make
         the OCR read a fragment beside or inside it); each becomes a word to repair."""
         known = [w.box for w in self.report.words if w.status == INVENTED and w.box is not None]
-        return [WordRepair(expected=None, found=o.found.text, status=INVENTED, box=o.found.box)
-                for o in self.result.outcomes
-                if o.status == INVENTED and o.found.box is not None
-                and not any(centre_inside(box, o.found.box) for box in known)]
+        newcomers = [WordRepair(expected=None, found=o.found.text, status=INVENTED, box=o.found.box)
+                     for o in self.result.outcomes
+                     if o.status == INVENTED and o.found.box is not None
+                     and not any(centre_inside(box, o.found.box) for box in known)]
+        mark_pieces(newcomers, self.report.words)
+        return newcomers
 
     def resample(self, resampler: Resampler, rounds: int, dilation: int, align: int) -> None:
         for index in range(rounds):
@@ -186,6 +191,25 @@ class _Repair:
         return GuardResult(image=self.current, mask=self.written, report=self.report)
 
 
+def mark_pieces(words: Sequence[WordRepair], among: Sequence[WordRepair]) -> None:
+    """An invented word that lies mostly inside a guidance word's box is a piece of that word (the
+    OCR split a long label): it is repaired with the word, never on its own, so a label is not
+    patched piece by piece into doubled strokes."""
+    guided = [w for w in among if w.expected is not None and w.box is not None]
+    for word in words:
+        if word.status == INVENTED and word.box is not None:
+            owner = next((g for g in guided if share_inside(word.box, g.box) >= PIECE_INSIDE), None)
+            word.piece_of = owner and owner.expected
+
+
+def share_inside(box: Box, outer: Box) -> float:
+    """The share of `box`'s area that lies inside `outer`."""
+    width = min(box[2], outer[2]) - max(box[0], outer[0])
+    height = min(box[3], outer[3]) - max(box[1], outer[1])
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    return max(width, 0.0) * max(height, 0.0) / area if area > 0 else 0.0
+
+
 def keep_words(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult, *, reader: Reader,
                mode: str = CHANGED_WORDS, resampler: Resampler | None = None, rounds: int = 0, dilation: int = 8,
                min_overlap: float = DEFAULT_MIN_OVERLAP, color_method: str = "wavelet", align: int = 8,
@@ -207,6 +231,7 @@ def keep_words(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult
             return GuardResult(image=image, mask=torch.zeros(image.shape[-2:]), report=state.report)
         state.report.notes.append(NO_GUIDANCE_WORDS)
     state.report.words = repairs_of(state.result)
+    mark_pieces(state.report.words, state.report.words)
     if state.check_shapes:  # read right, but with the upscaler's letters rather than the reference's
         for word in state.report.words:
             word.misshapen = word.status == KEPT and misshapen(image, reference, word.box)
@@ -220,14 +245,13 @@ def keep_words(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult
         state.resample(resampler, rounds, dilation, align)
     state.climb(dilation, color_method)
     failed = list(state.pending)
-    state.pending = state.still_wrong(lambda w: True)  # a right word a repair beside it broke is repaired too
+    state.pending = state.still_wrong(lambda w: w.piece_of is None)  # and right words a repair beside broke
     if any(w not in failed for w in state.pending):  # a repair beside a fixed word changed how it reads
         state.climb(dilation, color_method)
     newcomers = state.new_inventions()  # words a repair made the OCR read where the guidance has none
-    if newcomers:
-        state.report.words.extend(newcomers)
-        state.pending = newcomers
-        state.climb(dilation, color_method)
+    state.report.words.extend(newcomers)
+    state.pending = [w for w in newcomers if w.needs_repair]
+    state.climb(dilation, color_method)
     return state.finish()
 
 

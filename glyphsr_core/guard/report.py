@@ -34,15 +34,17 @@ class WordRepair:
     repair: str | None = None
     #: read right, but drawn with other letters than the reference's (`faithful.misshapen`)
     misshapen: bool = False
+    #: an invented word inside this guidance word's box: a piece of it, repaired with it
+    piece_of: str | None = None
 
     @property
     def needs_repair(self) -> bool:
-        return self.status != KEPT or self.misshapen
+        return (self.status != KEPT and self.piece_of is None) or self.misshapen
 
     def to_dict(self) -> dict[str, Any]:
         return {"expected": self.expected, "found": self.found, "status": self.status, "action": self.action,
                 "rounds": self.rounds, "repair": self.repair, "final": self.final, "final_status": self.final_status,
-                "misshapen": self.misshapen,
+                "misshapen": self.misshapen, "piece_of": self.piece_of,
                 "box": None if self.box is None else [round(v, 6) for v in self.box]}
 
 
@@ -77,6 +79,9 @@ def _describe(word: WordRepair) -> str:
         return f'"{word.expected}": read right, letters misshapen -> {_treatment(word)}'
     if word.status == KEPT:
         return f'"{word.expected}": kept' + ("" if word.action == LEFT else f" -> {_treatment(word)}")
+    if word.piece_of is not None:
+        now = "gone" if word.final_status is None else f'still reads "{word.final}"'
+        return f'"{word.found}": read inside "{word.piece_of}" (a piece of it, repaired only with it), {now}'
     before = {CHANGED: f'"{word.expected}": read "{word.found}"', MISSING: f'"{word.expected}": missing',
               INVENTED: f'"{word.found}": invented'}[word.status]
     if word.status == INVENTED:
@@ -94,7 +99,7 @@ def format_guard_report(reports: Sequence[GuardReport]) -> str:
     lines = []
     for index, report in enumerate(reports, start=1):
         header = f"image {index} of {len(reports)}: " if len(reports) > 1 else ""
-        touched = [w for w in report.words if w.needs_repair or w.action != LEFT]
+        touched = [w for w in report.words if w.needs_repair or w.action != LEFT or w.piece_of is not None]
         lines.append(f"{header}word F1 {report.f1_before:.3f} -> {report.f1_after:.3f}; {len(touched)} word(s) "
                      f"repaired or checked, {report.rounds_run} re-sample round(s), {report.ocr_passes} OCR pass(es), "
                      f"{report.changed_pixels} pixel(s) changed")
