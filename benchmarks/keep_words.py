@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ocr", default=",".join(OCRS), help="rapidocr, tesseract or both (comma separated)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--raw-only", action="store_true", help="only raw and reference F1 (no Keep Words)")
-    parser.add_argument("--mode", choices=("changed words", "all text"), default="changed words")
+    parser.add_argument("--mode", choices=("changed words", "all text", "guidance words"), default="changed words")
     parser.add_argument("--dilation", type=int, default=8)
     parser.add_argument("--crops", type=Path, default=None, help="write side-by-side crops of repaired words here")
     parser.add_argument("--crops-words", type=int, default=3, help="repaired words per upscaler in the crops")

@@ -126,7 +126,8 @@ class KeepWords:
     DESCRIPTION = (
         "Keeps any upscaler's look and a faithful upscale's words. Reads the upscaled image (same OCR as "
         "'GlyphSR OCR Extract'), pairs its words with the guidance words by place, and repairs every word the "
-        "upscaler changed, lost or invented ('changed words'), or every word box ('all text'), with the least "
+        "upscaler changed, lost or invented ('changed words'), only those of the guidance words ('guidance "
+        "words'), or every word box ('all text'), with the least "
         "visible repair that reads right: the upscaler's fine detail over the reference's letters, then the "
         "reference sharpened to the upscaler's crispness, then the reference's pixels, feathered and colour "
         "matched. Each repair is read back; one that does not read right is not kept. Pixels away from the "
@@ -149,7 +150,9 @@ class KeepWords:
                                                    "output, or the low-res input (enlarged here with bicubic)."}),
                 "text": (TEXT_TYPE, {"tooltip": "The guidance words (OCR of the reference, or typed)."}),
                 "mode": (list(KEEP_MODES), {"default": KEEP_MODES[0], "tooltip": (
-                    "'changed words': repair only words the upscaler reads differently; 'all text': every word box.")}),
+                    "'changed words': repair only words the upscaler reads differently; 'all text': every word box; "
+                    "'guidance words': as 'changed words', but words the guidance does not have (component print, "
+                    "textures the OCR reads as letters) are left as drawn.")}),
                 "min_confidence": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
                                              "tooltip": "Words read from the image with lower confidence are ignored."}),
                 "dilation": ("INT", {"default": 8, "min": 0, "max": 128, "tooltip": (

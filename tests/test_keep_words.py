@@ -10,6 +10,7 @@ from glyphsr_core.sampling.colorfix import match_reference
 from glyphsr_core.errors import InvalidInputError
 from glyphsr_core.text.fidelity import compare_words
 from glyphsr_core.guard import ALL_TEXT, CHANGED_WORDS, format_guard_report, keep_words, keep_words_batch, ocr_reader
+from glyphsr_core.guard.masks import pixel_box
 from glyphsr_core.guard.repairs import DETAIL, LADDER, REFERENCE, SHARPENED, band_energy, blur, repair_patch
 from glyphsr_core.types import OcrResult
 from test_guard import LAYOUTS, degraded, render, tensor
@@ -154,3 +155,24 @@ def test_sharpened_reaches_the_upscalers_edge_energy_without_halos_and_reference
     assert torch.allclose(repair_patch(REFERENCE, hard, soft, weight, "none"), soft.clamp(0, 1))
     assert [rung.name for rung in LADDER] == ["detail", "sharpened", "reference", "reference, margin 1 x height",
                                               "reference, margin 3 x height"]
+
+
+def test_guidance_words_repairs_the_guidance_words_and_leaves_inventions(scene, reader):
+    extra = upscaler_look(render(WRONG + [["SALE"]]))  # DAIIY, and a line the guidance does not have
+    result = keep_words(extra, scene["reference"], scene["guidance"], reader=reader, mode="guidance words")
+    by_word = {w.expected or w.found: w for w in result.report.words}
+    assert by_word["daily"].action == "composited" and by_word["daily"].final_status == "kept"
+    assert by_word["sale"].status == "invented" and by_word["sale"].action == "left as drawn"
+    height, width = extra.shape[-2:]
+    x0, y0, x1, y1 = pixel_box(by_word["sale"].box, width, height)
+    assert (result.mask[y0:y1, x0:x1] == 0).all()
+    outside = result.mask == 0
+    assert torch.equal(result.image[:, outside], extra[:, outside])
+    assert "1 invented word(s) left as drawn (mode 'guidance words'): \"sale\"" in format_guard_report([result.report])
+
+
+def test_guidance_words_with_no_guidance_words_passes_the_image_through(scene, reader):
+    result = keep_words(scene["up"], scene["reference"], OcrResult(480, 240, ()), reader=reader, mode="guidance words")
+    assert result.image is scene["up"] and result.mask.max() == 0
+    assert "no guidance words: 'guidance words' has nothing to repair, the image passes through untouched" in (
+        format_guard_report([result.report]))

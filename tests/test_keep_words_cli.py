@@ -145,3 +145,23 @@ def test_flags_that_cannot_act_are_errors(lq, tmp_path, capsys, extra, message):
     assert main(["upscale", str(lq), "-o", str(tmp_path / "o.png"), *extra]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_guidance_words_mode_leaves_words_the_guidance_does_not_have(lq, tmp_path, capsys):
+    """Marks the upscaler drew where the reference shows none (a photo's component print, a texture the
+    OCR reads as letters): an LQ with OPEN only, an upscale that also shows DAILY. `changed words`
+    repairs DAILY away as an invention; `guidance words` leaves it as the upscaler drew it."""
+    open_only, _ = render_words([["OPEN"]], size=LQ_SIZE, font_size=26, origin=(12, 30))
+    open_only.save(tmp_path / "lq.png")
+    upscaled = Image.open(lq).convert("RGB").resize((800, 400), Image.Resampling.BICUBIC)
+    upscaled.save(tmp_path / "up.png")
+    outputs = {}
+    for mode in ("changed-words", "guidance-words"):
+        outputs[mode] = tmp_path / f"{mode}.png"
+        assert main(["keep-words", str(tmp_path / "up.png"), "--lq", str(tmp_path / "lq.png"),
+                     "-o", str(outputs[mode]), "--reference", "lq", "--mode", mode]) == 0
+    printed = capsys.readouterr().out
+    assert '"daily": invented -> composited (' in printed
+    assert "1 invented word(s) left as drawn (mode 'guidance words'): \"daily\"" in printed
+    assert np.array_equal(np.asarray(Image.open(outputs["guidance-words"])), np.asarray(upscaled))
+    assert not np.array_equal(np.asarray(Image.open(outputs["changed-words"])), np.asarray(upscaled))

@@ -30,7 +30,7 @@ def test_registered_with_its_display_name_and_the_text_guard_shares_it(pack):
     assert pack.NODE_DISPLAY_NAME_MAPPINGS["GlyphSR_KeepWords"] == "GlyphSR Keep Words"
     inputs = pack.nodes.keep_words.KeepWords.INPUT_TYPES()
     assert list(inputs["required"]) == ["image", "reference", "text", "mode", "min_confidence", "dilation"]
-    assert inputs["required"]["mode"][0] == ["changed words", "all text"]
+    assert inputs["required"]["mode"][0] == ["changed words", "all text", "guidance words"]
     assert inputs["optional"]["rounds"][1]["default"] == 0
 
 

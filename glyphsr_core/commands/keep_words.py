@@ -32,14 +32,15 @@ from .analyze import add_word_filter_argument
 logger = logging.getLogger(__name__)
 
 #: flag value -> Keep Words mode (glyphsr_core.guard.KEEP_MODES; written out so --help loads no torch)
-MODES = {"changed-words": "changed words", "all-text": "all text"}
+MODES = {"changed-words": "changed words", "all-text": "all text", "guidance-words": "guidance words"}
 
 
 def add_keep_mode_argument(parser: argparse.ArgumentParser, *names: str) -> None:
     """`--keep-mode`, shared with `upscale` (its Text Guard and `--upscaler`)."""
     parser.add_argument(*names, dest="keep_mode", choices=tuple(MODES), default="changed-words",
                         help="changed-words: repair only words the upscaled image reads differently; all-text: every "
-                             "word box (default: %(default)s)")
+                             "word box; guidance-words: as changed-words, but words the guidance does not have are "
+                             "left as drawn (default: %(default)s)")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,9 @@ reference, or typed) by place (`fidelity.compare_words`), and repair every word 
 lost or invented, or that reads right but is drawn with other letters than the reference's
 (`faithful.misshapen`) (`changed words`), or every word box (`all text`). With no guidance words,
 every word the output reads is invented. An invented word mostly inside a guidance word's box is a
-piece of that word (the OCR split it) and is repaired only with it:
+piece of that word (the OCR split it) and is repaired only with it. `guidance words` repairs as
+`changed words` does but leaves invented words as the upscaler drew them (on a real photo the OCR
+reads component print and textures as words):
 
 1. optionally re-sample the words (a caller-supplied `Resampler`: ComfyUI sampling in the node,
    diffusers headless), up to `rounds` times while they are still wrong;
@@ -35,13 +37,14 @@ from .core import (COLOR_METHODS, GuardResult, Reader, Resampler, blend_window, 
                    repairs_of, resample_round, resample_window)
 from .masks import mask_crop, word_mask
 from .repairs import LADDER, REFERENCE, Rung, repair_patch
-from .report import COMPOSITED, RESAMPLED, UNPLACED, GuardReport, WordRepair
+from .report import AS_DRAWN, COMPOSITED, RESAMPLED, UNPLACED, GuardReport, WordRepair
 
-CHANGED_WORDS, ALL_TEXT = "changed words", "all text"
-KEEP_MODES = (CHANGED_WORDS, ALL_TEXT)
+CHANGED_WORDS, ALL_TEXT, GUIDANCE_WORDS = "changed words", "all text", "guidance words"
+KEEP_MODES = (CHANGED_WORDS, ALL_TEXT, GUIDANCE_WORDS)
 #: pixels of context around the masked boxes that the colour match and the repairs see
 CONTEXT = 32
 NO_WORDS_AT_ALL = "no guidance words and none read in the image: it passes through untouched"
+NOTHING_GUIDED = "no guidance words: 'guidance words' has nothing to repair, the image passes through untouched"
 NO_GUIDANCE_WORDS = "no guidance words: every word read in the image is invented and repaired"
 #: an invented word with at least this share of its box inside a guidance word's box is a piece of it
 PIECE_INSIDE = 0.5
@@ -223,15 +226,19 @@ def keep_words(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult
     note = reference_note(tuple(image.shape[-2:]), tuple(reference.shape[-2:]))
     reference = match_reference(reference.float()[None], image.float()[None])[0]
     state = _Repair(image, reference, guidance, reader, min_overlap, on_step or (lambda name: None),
-                    check_shapes=mode == CHANGED_WORDS)
+                    check_shapes=mode != ALL_TEXT)
     state.report.notes = [note] if note else []
     if not any(region.text.strip() for region in guidance.regions):  # whatever the image reads is invented
-        if not state.result.outcomes:
-            state.report.notes.append(NO_WORDS_AT_ALL)
+        if not state.result.outcomes or mode == GUIDANCE_WORDS:
+            state.report.notes.append(NOTHING_GUIDED if state.result.outcomes else NO_WORDS_AT_ALL)
             return GuardResult(image=image, mask=torch.zeros(image.shape[-2:]), report=state.report)
         state.report.notes.append(NO_GUIDANCE_WORDS)
     state.report.words = repairs_of(state.result)
     mark_pieces(state.report.words, state.report.words)
+    in_scope = (lambda w: True) if mode != GUIDANCE_WORDS else (lambda w: w.expected is not None)
+    for word in state.report.words:
+        if not in_scope(word) and word.piece_of is None:
+            word.action = AS_DRAWN
     if state.check_shapes:  # read right, but with the upscaler's letters rather than the reference's
         for word in state.report.words:
             word.misshapen = word.status == KEPT and misshapen(image, reference, word.box)
@@ -239,18 +246,20 @@ def keep_words(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult
     for word in state.report.words:
         if word.box is None and (word.needs_repair or mode == ALL_TEXT):
             word.action = UNPLACED
-    wanted = (lambda w: True) if mode == ALL_TEXT else (lambda w: w.needs_repair)
+    wanted = (lambda w: True) if mode == ALL_TEXT else (lambda w: w.needs_repair and in_scope(w))
     state.pending = [w for w in state.report.words if wanted(w) and w.box is not None]
     if resampler is not None:
         state.resample(resampler, rounds, dilation, align)
     state.climb(dilation, color_method)
     failed = list(state.pending)
-    state.pending = state.still_wrong(lambda w: w.piece_of is None)  # and right words a repair beside broke
+    state.pending = state.still_wrong(lambda w: w.piece_of is None and in_scope(w))  # and those a repair broke
     if any(w not in failed for w in state.pending):  # a repair beside a fixed word changed how it reads
         state.climb(dilation, color_method)
     newcomers = state.new_inventions()  # words a repair made the OCR read where the guidance has none
+    for word in newcomers:
+        word.action = word.action if in_scope(word) else AS_DRAWN
     state.report.words.extend(newcomers)
-    state.pending = [w for w in newcomers if w.needs_repair]
+    state.pending = [w for w in newcomers if w.needs_repair and in_scope(w)]
     state.climb(dilation, color_method)
     return state.finish()
 

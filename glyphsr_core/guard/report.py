@@ -10,6 +10,10 @@ from ..types import Box
 
 #: what the guard did to a word
 LEFT, RESAMPLED, COMPOSITED, UNPLACED = "left", "resampled", "composited", "no place"
+#: an invented word that mode `guidance words` leaves as the upscaler drew it
+AS_DRAWN = "left as drawn"
+#: words left as drawn that the report names (the rest are counted)
+AS_DRAWN_LISTED = 12
 
 
 @dataclass
@@ -18,8 +22,8 @@ class WordRepair:
 
     `status` is the fidelity outcome before the guard, `final_status` after it; `action` is
     `left` (was right, untouched), `resampled` (fixed by re-sampling), `composited` (the
-    fallback's pixels pasted; also set when the paste did not fix it) or `no place` (a typed word
-    with no position: nothing to repair).
+    fallback's pixels pasted; also set when the paste did not fix it), `no place` (a typed word
+    with no position: nothing to repair) or `left as drawn` (an invented word, mode `guidance words`).
     """
 
     expected: str | None
@@ -99,13 +103,19 @@ def format_guard_report(reports: Sequence[GuardReport]) -> str:
     lines = []
     for index, report in enumerate(reports, start=1):
         header = f"image {index} of {len(reports)}: " if len(reports) > 1 else ""
-        touched = [w for w in report.words if w.needs_repair or w.action != LEFT or w.piece_of is not None]
+        as_drawn = [w for w in report.words if w.action == AS_DRAWN]
+        touched = [w for w in report.words if (w.needs_repair or w.action != LEFT or w.piece_of is not None)
+                   and w.action != AS_DRAWN]
         lines.append(f"{header}word F1 {report.f1_before:.3f} -> {report.f1_after:.3f}; {len(touched)} word(s) "
                      f"repaired or checked, {report.rounds_run} re-sample round(s), {report.ocr_passes} OCR pass(es), "
                      f"{report.changed_pixels} pixel(s) changed")
         lines.extend(f"  note: {note}" for note in report.notes)
         lines.extend(f"  {_describe(w)}" for w in touched)
-        kept = sum(1 for w in report.words if w not in touched)
+        if as_drawn:
+            named = ", ".join(f'"{w.found}"' for w in as_drawn[:AS_DRAWN_LISTED])
+            more = ", ..." if len(as_drawn) > AS_DRAWN_LISTED else ""
+            lines.append(f"  {len(as_drawn)} invented word(s) left as drawn (mode 'guidance words'): {named}{more}")
+        kept = sum(1 for w in report.words if w not in touched and w not in as_drawn)
         if kept:
             lines.append(f"  {kept} word(s) already right, left untouched")
     return "\n".join(lines)
