@@ -218,6 +218,17 @@ def test_keep_words_workflow_keeps_the_upscalers_picture_and_restores_the_words(
     assert "composited (" in kept
 
 
+def test_keep_words_guidance_words_mode_validates_and_repairs_the_guidance_words(comfy_server, models, images,
+                                                                                letter_eater):
+    """The third `mode` value passes real ComfyUI's combo validation and puts the lost words back."""
+    prompt = prepared("glyphsr_keep_words", models, images["sign"])
+    nodes_of(prompt, "GlyphSR_KeepWords")[0][1]["inputs"]["mode"] = "guidance words"
+    result = comfy_server.queue(prompt)
+    kept = shown_text(result, prompt, "Keep Words report")[0]
+    before, after = map(float, re.match(r"word F1 (\d\.\d+) -> (\d\.\d+)", kept).groups())
+    assert before < 1.0 and after == 1.0 and "composited (" in kept, kept
+
+
 def test_ocr_prompts_workflow_shows_what_the_method_will_ask_for(comfy_server, models, images):
     prompt = prepared("glyphsr_ocr_prompts", models, images["sign"])
     result = comfy_server.queue(prompt)
