@@ -30,8 +30,8 @@ import torch
 
 from ..sampling.colorfix import match_reference
 from ..errors import InvalidInputError
-from ..text.fidelity import DEFAULT_MIN_OVERLAP, INVENTED, KEPT, FidelityResult, compare_words
-from ..types import Box, OcrResult
+from ..text.fidelity import DEFAULT_MIN_OVERLAP, INVENTED, KEPT, FidelityResult, box_intersection, compare_words
+from ..types import OcrResult
 from .faithful import misshapen
 from .core import (COLOR_METHODS, GuardResult, Reader, Resampler, blend_window, centre_inside, reading_of,
                    repairs_of, resample_round, resample_window)
@@ -201,16 +201,17 @@ def mark_pieces(words: Sequence[WordRepair], among: Sequence[WordRepair]) -> Non
     guided = [w for w in among if w.expected is not None and w.box is not None]
     for word in words:
         if word.status == INVENTED and word.box is not None:
-            owner = next((g for g in guided if share_inside(word.box, g.box) >= PIECE_INSIDE), None)
+            inside = PIECE_INSIDE * (word.box[2] - word.box[0]) * (word.box[3] - word.box[1])
+            owner = next((g for g in guided if inside > 0 and box_intersection(word.box, g.box) >= inside), None)
             word.piece_of = owner and owner.expected
 
 
-def share_inside(box: Box, outer: Box) -> float:
-    """The share of `box`'s area that lies inside `outer`."""
-    width = min(box[2], outer[2]) - max(box[0], outer[0])
-    height = min(box[3], outer[3]) - max(box[1], outer[1])
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    return max(width, 0.0) * max(height, 0.0) / area if area > 0 else 0.0
+def leave_inventions_as_drawn(words: Sequence[WordRepair], mode: str) -> None:
+    """`guidance words`: invented words (not pieces of a guidance word) stay as the upscaler drew them."""
+    if mode == GUIDANCE_WORDS:
+        for word in words:
+            if word.expected is None and word.piece_of is None:
+                word.action = AS_DRAWN
 
 
 def keep_words(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult, *, reader: Reader,
@@ -235,10 +236,7 @@ def keep_words(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult
         state.report.notes.append(NO_GUIDANCE_WORDS)
     state.report.words = repairs_of(state.result)
     mark_pieces(state.report.words, state.report.words)
-    in_scope = (lambda w: True) if mode != GUIDANCE_WORDS else (lambda w: w.expected is not None)
-    for word in state.report.words:
-        if not in_scope(word) and word.piece_of is None:
-            word.action = AS_DRAWN
+    leave_inventions_as_drawn(state.report.words, mode)
     if state.check_shapes:  # read right, but with the upscaler's letters rather than the reference's
         for word in state.report.words:
             word.misshapen = word.status == KEPT and misshapen(image, reference, word.box)
@@ -246,20 +244,19 @@ def keep_words(image: torch.Tensor, reference: torch.Tensor, guidance: OcrResult
     for word in state.report.words:
         if word.box is None and (word.needs_repair or mode == ALL_TEXT):
             word.action = UNPLACED
-    wanted = (lambda w: True) if mode == ALL_TEXT else (lambda w: w.needs_repair and in_scope(w))
+    wanted = (lambda w: True) if mode == ALL_TEXT else (lambda w: w.needs_repair and w.action != AS_DRAWN)
     state.pending = [w for w in state.report.words if wanted(w) and w.box is not None]
     if resampler is not None:
         state.resample(resampler, rounds, dilation, align)
     state.climb(dilation, color_method)
     failed = list(state.pending)
-    state.pending = state.still_wrong(lambda w: w.piece_of is None and in_scope(w))  # and those a repair broke
+    state.pending = state.still_wrong(lambda w: w.piece_of is None and w.action != AS_DRAWN)  # and those broken
     if any(w not in failed for w in state.pending):  # a repair beside a fixed word changed how it reads
         state.climb(dilation, color_method)
     newcomers = state.new_inventions()  # words a repair made the OCR read where the guidance has none
-    for word in newcomers:
-        word.action = word.action if in_scope(word) else AS_DRAWN
+    leave_inventions_as_drawn(newcomers, mode)
     state.report.words.extend(newcomers)
-    state.pending = [w for w in newcomers if w.needs_repair and in_scope(w)]
+    state.pending = [w for w in newcomers if wanted(w)]
     state.climb(dilation, color_method)
     return state.finish()
 

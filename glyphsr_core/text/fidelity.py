@@ -113,13 +113,18 @@ def split_words(result: OcrResult) -> list[Word]:
     return words
 
 
-def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes; 0 for empty boxes."""
+def box_intersection(a: Box, b: Box) -> float:
+    """Area shared by two (x0, y0, x1, y1) boxes (0 when they do not overlap)."""
     inter_w = min(a[2], b[2]) - max(a[0], b[0])
     inter_h = min(a[3], b[3]) - max(a[1], b[1])
-    if inter_w <= 0 or inter_h <= 0:
+    return inter_w * inter_h if inter_w > 0 and inter_h > 0 else 0.0
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes; 0 for empty boxes."""
+    intersection = box_intersection(a, b)
+    if intersection == 0.0:
         return 0.0
-    intersection = inter_w * inter_h
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - intersection
     return intersection / union if union > 0 else 0.0
 
